@@ -1,0 +1,235 @@
+"""One immutable configuration, resolved from ``CRDS_*`` environment variables.
+
+Resolution is a pure function of a mapping (``config_from_env(environ)``), so it
+is testable without touching ``os.environ``; nothing else in crds_async reads the
+environment after start-up.  Names, defaults and the accepted spellings follow
+the reference client (crds 14.0.3) so that existing setups keep working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = ["Config", "config_from_env", "DEFAULT_CACHE", "OBSERVATORIES", "MODES"]
+
+#: The reference's built-in cache root when no CRDS_PATH* variable is set.
+DEFAULT_CACHE = "/grp/crds/cache"
+OBSERVATORIES = ("hst", "jwst", "roman", "tobs")
+MODES = ("local", "remote", "auto", "s3")
+
+# The reference lowercases boolean values, then accepts exactly these.
+_TRUE = frozenset({"true", "t", "1"})
+_FALSE = frozenset({"false", "f", "0"})
+
+# cache branch -> (environment root name, sub-directory of CRDS_PATH)
+_BRANCHES = {
+    "mappings": "CRDS_MAPPATH",
+    "references": "CRDS_REFPATH",
+    "config": "CRDS_CFGPATH",
+    "pickles": "CRDS_PICKLEPATH",
+}
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use 1/0, true/false or t/f")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if not value >= minimum:  # also rejects nan
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _str(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return raw.strip()
+
+
+def _clean_path(path: str) -> str:
+    # The reference drops trailing slashes and expands ~ and $VARS.
+    path = os.path.expanduser(os.path.expandvars(path))
+    return path.rstrip("/") or "/"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything crds_async needs to know about its environment.
+
+    Build with :func:`config_from_env`; derive variants with :meth:`replace`.
+    """
+
+    #: every CRDS_{PATH,MAPPATH,REFPATH,CFGPATH,PICKLEPATH}[_SINGLE] that was set
+    cache_roots: tuple[tuple[str, str], ...] = ()
+    observatory: str | None = None
+    context: str | None = None
+    server_url: str | None = None
+    mode: str = "auto"
+    verbosity: int = 0
+    ignore_mapping_checksum: bool = False
+    allow_bad_rules: bool = False
+    allow_bad_references: bool = False
+    readonly_cache: bool = False
+    retry_count: int = 1
+    retry_delay_seconds: float = 0.0
+    client_timeout_seconds: float = 3600.0
+    download_checksums: bool = True
+    download_lengths: bool = True
+    mapping_uri: str | None = None
+    reference_uri: str | None = None
+    config_uri: str | None = None
+
+    # ------------------------------------------------------------------ paths
+    def _root(self, name: str) -> str | None:
+        for key, value in self.cache_roots:
+            if key == name:
+                return value
+        return None
+
+    def cache_dir(self, branch: str, observatory: str) -> Path:
+        """Directory of one cache branch for one observatory.
+
+        ``branch`` is ``mappings``, ``references``, ``config`` or ``pickles``.
+        The first defined of ``CRDS_<X>_SINGLE``, ``CRDS_<X>/<obs>``,
+        ``CRDS_PATH_SINGLE/<branch>`` and ``CRDS_PATH/<branch>/<obs>`` wins.
+        """
+        root = _BRANCHES[branch]
+        if (single := self._root(root + "_SINGLE")) is not None:
+            path = single
+        elif (multi := self._root(root)) is not None:
+            path = os.path.join(multi, observatory)
+        elif (psingle := self._root("CRDS_PATH_SINGLE")) is not None:
+            path = os.path.join(psingle, branch)
+        else:
+            base = self._root("CRDS_PATH") or DEFAULT_CACHE
+            path = os.path.join(base, branch, observatory)
+        return Path(_clean_path(path))
+
+    def mapping_dir(self, observatory: str) -> Path:
+        return self.cache_dir("mappings", observatory)
+
+    def reference_dir(self, observatory: str) -> Path:
+        return self.cache_dir("references", observatory)
+
+    def config_dir(self, observatory: str) -> Path:
+        return self.cache_dir("config", observatory)
+
+    def pickle_dir(self, observatory: str) -> Path:
+        return self.cache_dir("pickles", observatory)
+
+    @property
+    def crds_path(self) -> Path:
+        """The overall cache root (CRDS_PATH_SINGLE, CRDS_PATH or the default)."""
+        return Path(_clean_path(self._root("CRDS_PATH_SINGLE") or self._root("CRDS_PATH") or DEFAULT_CACHE))
+
+    def replace(self, **changes: object) -> "Config":
+        """A copy with some fields changed (e.g. from command-line flags)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain values for ``crds-batch list --config``."""
+        out = dataclasses.asdict(self)
+        out["cache_roots"] = dict(self.cache_roots)
+        return out
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
+    """Resolve a :class:`Config` from ``environ`` (default ``os.environ``).
+
+    Raises :class:`ConfigError` naming the variable for any malformed value.
+    """
+    env = os.environ if environ is None else environ
+    roots = []
+    for name in ("CRDS_PATH", "CRDS_PATH_SINGLE") + tuple(
+        n + suffix for n in _BRANCHES.values() for suffix in ("", "_SINGLE")
+    ):
+        value = env.get(name)
+        if value is not None and value.strip():
+            roots.append((name, value.strip()))
+
+    observatory = _str(env, "CRDS_OBSERVATORY")
+    if observatory is not None:
+        observatory = observatory.lower()
+        if observatory not in OBSERVATORIES:
+            raise ConfigError(
+                f"CRDS_OBSERVATORY={observatory!r} is not one of {', '.join(OBSERVATORIES)}"
+            )
+
+    mode = (_str(env, "CRDS_MODE") or "auto").lower()
+    if mode not in MODES:
+        raise ConfigError(f"CRDS_MODE={mode!r} is not one of {', '.join(MODES)}")
+
+    context = _str(env, "CRDS_CONTEXT")
+    if context is not None:
+        # Imported here: rules/ must not be needed just to build a Config.
+        from .rules.contexts import is_context_spec
+
+        if not is_context_spec(context):
+            raise ConfigError(
+                f"CRDS_CONTEXT={context!r} is not a context: use a .pmap name "
+                "(hst_0729.pmap) or a symbolic one (jwst-operational, hst-edit)"
+            )
+
+    verbosity_raw = env.get("CRDS_VERBOSITY")
+    try:
+        verbosity = int(verbosity_raw) if verbosity_raw not in (None, "") else 0
+    except ValueError:
+        raise ConfigError(f"CRDS_VERBOSITY={verbosity_raw!r} is not an integer (0 quiet, 50 debug)") from None
+
+    return Config(
+        cache_roots=tuple(roots),
+        observatory=observatory,
+        context=context,
+        server_url=_str(env, "CRDS_SERVER_URL"),
+        mode=mode,
+        verbosity=verbosity,
+        ignore_mapping_checksum=_bool(env, "CRDS_IGNORE_MAPPING_CHECKSUM", False),
+        allow_bad_rules=_bool(env, "CRDS_ALLOW_BAD_RULES", False),
+        allow_bad_references=_bool(env, "CRDS_ALLOW_BAD_REFERENCES", False),
+        readonly_cache=_bool(env, "CRDS_READONLY_CACHE", False),
+        # The reference treats 1 as "no retry"; 0 crashes it.  We accept 0 and
+        # treat it like 1 (one attempt), which is what a user means by it.
+        retry_count=max(1, _int(env, "CRDS_CLIENT_RETRY_COUNT", 1, minimum=0)),
+        retry_delay_seconds=_float(env, "CRDS_CLIENT_RETRY_DELAY_SECONDS", 0.0),
+        client_timeout_seconds=_float(env, "CRDS_CLIENT_TIMEOUT_SECONDS", 3600.0),
+        download_checksums=_bool(env, "CRDS_DOWNLOAD_CHECKSUMS", True),
+        download_lengths=_bool(env, "CRDS_DOWNLOAD_LENGTHS", True),
+        mapping_uri=_str(env, "CRDS_MAPPING_URI"),
+        reference_uri=_str(env, "CRDS_REFERENCE_URI"),
+        config_uri=_str(env, "CRDS_CONFIG_URI"),
+    )

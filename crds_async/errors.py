@@ -1,0 +1,104 @@
+"""One root: ``except CrdsError`` catches every error crds_async raises.
+
+CrdsError
+  ConfigError          bad flag or CRDS_* value: stops the run
+  RulesError           a mapping could not be loaded or evaluated
+    MappingSyntaxError   text is not a legal mapping (names file and line)
+    ChecksumError        a mapping's sha1sum header is missing or wrong
+    BadFileError         a rules file or reference is on the bad-files list
+      BadRulesError
+      BadReferenceError
+    LookupFailure        evaluation error whose text becomes "NOT FOUND <text>"
+    UnknownInstrumentError
+  HeaderError          unreadable dataset: travels as a value in a batch
+  FetchError           server, transfer or cache
+    DownloadChecksumError  size or sha1 differs from the server's
+    FetchTimeout           also a builtin TimeoutError
+    UnsafeNameError        a name from a server or file is not a plain file name
+    ServiceError           the server answered with a JSON-RPC error
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CrdsError",
+    "ConfigError",
+    "RulesError",
+    "MappingSyntaxError",
+    "ChecksumError",
+    "BadFileError",
+    "BadRulesError",
+    "BadReferenceError",
+    "LookupFailure",
+    "UnknownInstrumentError",
+    "HeaderError",
+    "FetchError",
+    "DownloadChecksumError",
+    "FetchTimeout",
+    "UnsafeNameError",
+    "ServiceError",
+]
+
+
+class CrdsError(Exception):
+    """Root of every crds_async error."""
+
+
+class ConfigError(CrdsError, ValueError):
+    """A CRDS_* variable, a flag or a context name is malformed or unusable."""
+
+
+class RulesError(CrdsError):
+    """A rules file (mapping) could not be loaded or evaluated."""
+
+
+class MappingSyntaxError(RulesError):
+    """The text of a mapping is not a legal CRDS mapping; names file and line."""
+
+
+class ChecksumError(RulesError):
+    """A mapping's ``sha1sum`` header is missing or does not match its text."""
+
+
+class BadFileError(RulesError):
+    """A rules file or reference is on the observatory's bad-files list."""
+
+
+class BadRulesError(BadFileError):
+    """The context uses rules marked scientifically invalid."""
+
+
+class BadReferenceError(BadFileError):
+    """A recommended reference is marked scientifically invalid."""
+
+
+class LookupFailure(RulesError):
+    """Evaluation of one reftype failed; ``str(exc)`` follows ``NOT FOUND``."""
+
+
+class UnknownInstrumentError(RulesError):
+    """The header names no instrument, or one the context does not know."""
+
+
+class HeaderError(CrdsError):
+    """A dataset file could not be read (not FITS/ASDF, truncated, unreadable)."""
+
+
+class FetchError(CrdsError):
+    """A server request, a transfer or a cache write failed."""
+
+
+class DownloadChecksumError(FetchError):
+    """A downloaded file's size or sha1 differs from what the server announced."""
+
+
+class FetchTimeout(FetchError, TimeoutError):
+    """A server request or transfer took longer than allowed."""
+
+
+class UnsafeNameError(FetchError, ValueError):
+    """A file name from a server or a file is not a plain, expected file name."""
+
+
+class ServiceError(FetchError):
+    """The server answered a JSON-RPC call with an error."""

@@ -1,0 +1,1 @@
+"""crds_async.headers"""

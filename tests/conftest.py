@@ -1,0 +1,62 @@
+"""Shared fixtures: where the shared cache and corpus live, the reference's availability."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CRDS_ASYNC_SHARED", ROOT.parent / "shared")).resolve()
+CACHE = SHARED / "cache"
+CORPUS = SHARED / "corpus"
+
+#: True when the reference implementation (crds==14.0.3) is importable.
+HAVE_REFERENCE = importlib.util.find_spec("crds") is not None
+
+needs_reference = pytest.mark.skipif(not HAVE_REFERENCE, reason="reference crds==14.0.3 not installed")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not CACHE.is_dir():
+        skip = pytest.mark.skip(reason=f"shared cache not found at {CACHE}")
+        for item in items:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_cache() -> Path:
+    """The read-only shared CRDS cache."""
+    return CACHE
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def expected_hst() -> dict:
+    return json.loads((CORPUS / "expected_hst_0729.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def expected_jwst() -> dict:
+    return json.loads((CORPUS / "expected_jwst_0541.json").read_text())
+
+
+@pytest.fixture
+def cache_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shared cache's config and mappings (references empty).
+
+    Mappings are copied, not linked, so tests may modify them freely.
+    """
+    dest = tmp_path / "cache"
+    shutil.copytree(CACHE / "config", dest / "config")
+    shutil.copytree(CACHE / "mappings", dest / "mappings")
+    (dest / "references").mkdir()
+    return dest
