@@ -1,0 +1,99 @@
+"""``crds-batch diff OLD NEW``: logical differences between two contexts or mappings.
+
+Exit status follows the reference's ``crds diff``: 0 no differences, 1 differences,
+2 errors.  Text output prints one difference tuple per line, as the reference does;
+``--summary`` groups them per instrument and reftype; ``--json`` prints both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from ..errors import ConfigError, CrdsError
+from .inspect_common import add_observatory_arg, load_config, mapping_store, pick_observatory, print_json
+
+EXIT_SAME, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "diff",
+        help="logical differences between two contexts or mappings",
+        description="Print the rules and files added, deleted and replaced between two mappings "
+        "of the same kind (.pmap, .imap or .rmap). Exit 0: no differences, 1: differences, 2: error.",
+    )
+    parser.add_argument("old", help="old mapping: a name in the cache or a path")
+    parser.add_argument("new", help="new mapping: a name in the cache or a path")
+    parser.add_argument("--summary", action="store_true",
+                        help="print counts and files per instrument and reftype instead of every difference")
+    parser.add_argument("--json", action="store_true", help="print JSON (differences and summary)")
+    add_observatory_arg(parser)
+    parser.set_defaults(handler=run_diff)
+
+
+def _side(cfg, obs: str, spec: str):
+    """(store, name) for one side: a file path uses its own directory for nested mappings."""
+    from ..rules.inspect import MappingStore
+
+    path = Path(spec)
+    if path.is_file():
+        return MappingStore(path.parent, verify_checksum=False), path.name
+    return mapping_store(cfg, obs), spec
+
+
+def summarize(differences) -> dict[str, dict[str, dict[str, object]]]:
+    """``{instrument: {reftype: {added, deleted, replaced, changed, old_files, new_files, mappings}}}``."""
+    summary: dict = defaultdict(lambda: defaultdict(lambda: {
+        "added": 0, "deleted": 0, "replaced": 0, "changed": 0,
+        "old_files": set(), "new_files": set(), "mappings": set()}))
+    for diff in differences:
+        entry = summary[diff.instrument or "*"][diff.filekind or "*"]
+        entry[diff.action] += 1
+        if diff.old_file:
+            entry["old_files"].add(diff.old_file)
+        if diff.new_file:
+            entry["new_files"].add(diff.new_file)
+        if diff.mapping_pair:
+            entry["mappings"].add(" -> ".join(diff.mapping_pair))
+    return {
+        instr: {kind: {k: sorted(v) if isinstance(v, set) else v for k, v in entry.items()}
+                for kind, entry in sorted(kinds.items())}
+        for instr, kinds in sorted(summary.items())
+    }
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    from ..rules.diff import diff_mappings
+
+    try:
+        cfg = load_config(args)
+        obs = pick_observatory(cfg, [Path(args.old).name, Path(args.new).name])
+        old_store, old = _side(cfg, obs, args.old)
+        new_store, new = _side(cfg, obs, args.new)
+        differences = diff_mappings(old, new, old_store, new_store)
+    except (CrdsError, OSError) as exc:
+        print(f"crds-batch diff: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        print_json({"old": old, "new": new,
+                    "differences": [d.as_dict() for d in differences],
+                    "summary": summarize(differences)})
+    elif args.summary:
+        for instr, kinds in summarize(differences).items():
+            for kind, entry in kinds.items():
+                counts = ", ".join(f"{entry[a]} {a}" for a in ("added", "deleted", "replaced", "changed")
+                                   if entry[a])
+                print(f"{instr} {kind}: {counts}")
+                for pair in entry["mappings"]:
+                    print(f"\tmapping {pair}")
+                for name in entry["old_files"]:
+                    print(f"\t- {name}")
+                for name in entry["new_files"]:
+                    print(f"\t+ {name}")
+    else:
+        for diff in differences:
+            print(diff.text())
+    return EXIT_DIFFERENT if differences else EXIT_SAME

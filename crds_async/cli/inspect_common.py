@@ -1,0 +1,97 @@
+"""Shared plumbing of the inspection commands (list, diff, matches, uses, certify).
+
+Configuration comes from ``CRDS_*`` once; the observatory from ``--observatory``,
+``CRDS_OBSERVATORY``, the file names given, or the server URL; contexts from
+``--contexts``, ``CRDS_CONTEXT`` or ``<obs>-operational`` resolved offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+
+from ..config import OBSERVATORIES, Config, config_from_env
+from ..errors import ConfigError
+from ..rules.contexts import is_mapping_name, observatory_of_spec, read_server_config, resolve_context
+
+__all__ = [
+    "add_observatory_arg",
+    "load_config",
+    "pick_observatory",
+    "resolve_mapping_specs",
+    "mapping_store",
+    "print_json",
+]
+
+
+def add_observatory_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--observatory", choices=OBSERVATORIES, default=None,
+                        help="observatory (default: CRDS_OBSERVATORY, the files named, or CRDS_SERVER_URL)")
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The Config from the environment, with ``--observatory`` applied."""
+    cfg = config_from_env()
+    if getattr(args, "observatory", None):
+        cfg = cfg.replace(observatory=args.observatory)
+    return cfg
+
+
+def _observatory_of_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    host = url.split("//", 1)[-1].split("/", 1)[0].lower()
+    for obs in OBSERVATORIES:
+        if host.startswith(obs + "-") or host.startswith(obs + "."):
+            return obs
+    return None
+
+
+def pick_observatory(cfg: Config, names: Iterable[str] = ()) -> str:
+    """The observatory to work on; ConfigError if nothing says which."""
+    if cfg.observatory:
+        return cfg.observatory
+    for name in names:
+        obs = observatory_of_spec(name)
+        if obs in OBSERVATORIES:
+            return obs
+    if cfg.context and (obs := observatory_of_spec(cfg.context)) in OBSERVATORIES:
+        return obs
+    if (obs := _observatory_of_url(cfg.server_url)) is not None:
+        return obs
+    raise ConfigError("cannot tell the observatory: pass --observatory, set CRDS_OBSERVATORY, "
+                      "or name a mapping such as hst_0729.pmap")
+
+
+def resolve_mapping_specs(cfg: Config, observatory: str, specs: Sequence[str] | None) -> list[str]:
+    """Literal mapping names for context specs (``.pmap/.imap/.rmap`` names or symbolic contexts).
+
+    With no specs: ``CRDS_CONTEXT``, else ``<obs>-operational``, resolved from the
+    cached server configuration.
+    """
+    if not specs:
+        specs = [cfg.context or f"{observatory}-operational"]
+    resolved: list[str] = []
+    server_config: dict | None = None
+    for spec in specs:
+        if is_mapping_name(spec):
+            resolved.append(spec)
+            continue
+        if server_config is None:
+            server_config = read_server_config(cfg.config_dir(observatory))
+        resolved.append(resolve_context(spec, server_config))
+    return resolved
+
+
+def mapping_store(cfg: Config, observatory: str):
+    """A :class:`~crds_async.rules.inspect.MappingStore` over the cache's mappings."""
+    from ..rules.inspect import MappingStore
+
+    return MappingStore(cfg.mapping_dir(observatory), verify_checksum=not cfg.ignore_mapping_checksum)
+
+
+def print_json(value: object) -> None:
+    json.dump(value, sys.stdout, indent=1, sort_keys=True)
+    sys.stdout.write("\n")

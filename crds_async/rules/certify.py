@@ -1,0 +1,298 @@
+"""Soundness checks for mapping files, each problem one line naming file and line.
+
+Checks, in order: the text parses as a mapping (never executed), the ``sha1sum``
+header matches, required header keys exist, ``parkey`` is a legal tuple of
+keyword names whose shape matches the selector nesting, every selector key has
+the right number of legal values (dates and versions parse), no key is repeated
+and no two Match keys mean the same thing after the reference's value
+conditioning, sub-mappings named by a context exist in the cache, and
+(optionally) the references named by an rmap exist in the cache.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ChecksumError, CrdsError, MappingSyntaxError
+from .checksum import verify_mapping_checksum
+from .contexts import is_mapping_name
+from .inspect import is_special_value, mapping_kind, parkey_levels
+from .parse import ParsedMapping, SelectorCall, parse_mapping_text
+
+__all__ = ["Problem", "certify_mapping", "REQUIRED_HEADER_KEYS"]
+
+REQUIRED_HEADER_KEYS = {
+    "pmap": ("mapping", "observatory", "parkey", "name", "derived_from"),
+    "imap": ("mapping", "observatory", "instrument", "parkey", "name", "derived_from"),
+    "rmap": ("mapping", "observatory", "instrument", "filekind", "parkey", "name", "derived_from"),
+}
+_MAPPING_FIELD = {"pmap": "pipeline", "imap": "instrument", "rmap": "reference"}
+_CHILD_KIND = {"pmap": "imap", "imap": "rmap"}
+#: A dataset keyword: FITS (``DATE-OBS``), JWST/Roman data model paths (``META.X.Y``).
+_PARKEY = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$")
+_VERSION = re.compile(r"^\d{1,8}(\.\d{1,8}(\.\d{1,8})?)?[A-Za-z0-9_+\-.]{0,128}$")
+_MAX_TEXT = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One defect found in one mapping."""
+
+    file: str
+    check: str  # syntax | checksum | header | parkey | value | duplicate | overlap | missing
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.check}: {self.message}"
+
+
+def _literal_key(node: ast.expr) -> object:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def _duplicate_keys(tree: ast.Module, filename: str) -> Iterator[Problem]:
+    """Keys written twice in one dict literal; the reference silently keeps the last."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Dict):
+            continue
+        seen: dict[object, int] = {}
+        for key_node in node.keys:
+            if key_node is None:
+                continue
+            key = _literal_key(key_node)
+            if key is None:
+                continue
+            try:
+                hash(key)
+            except TypeError:
+                continue
+            if key in seen:
+                yield Problem(filename, "duplicate",
+                              f"key {key!r} repeats the key on line {seen[key]}; only the last one would count",
+                              key_node.lineno)
+            else:
+                seen[key] = key_node.lineno
+
+
+def _conditioned(element: object) -> str:
+    from .conditioning import condition_match_key
+
+    return condition_match_key(element)
+
+
+def _check_date(key: object) -> str | None:
+    from .timestamps import parse_date
+
+    if not isinstance(key, str):
+        return f"date key {key!r} is not a string"
+    try:
+        parse_date(key)
+    except ValueError as exc:
+        return f"date key {key!r} is not a valid date/time ({exc})"
+    return None
+
+
+class _SelectorChecker:
+    def __init__(self, filename: str, levels: tuple[tuple[str, ...], ...]) -> None:
+        self.filename = filename
+        self.levels = levels
+        self.problems: list[Problem] = []
+
+    def problem(self, check: str, message: str, line: int | None) -> None:
+        self.problems.append(Problem(self.filename, check, message, line))
+
+    def walk(self, selector: object, depth: int) -> None:
+        if not isinstance(selector, SelectorCall):
+            if depth != len(self.levels):
+                self.problem("parkey", f"a file is selected after {depth} selector level(s) but parkey has "
+                             f"{len(self.levels)} level(s)", None)
+            self.leaf(selector)
+            return
+        if depth >= len(self.levels):
+            self.problem("parkey", f"{selector.name} at nesting level {depth + 1} has no parkey tuple "
+                         f"(parkey has {len(self.levels)} level(s))", selector.lineno)
+            return
+        parkeys = self.levels[depth]
+        if selector.name == "Match":
+            self.match_keys(selector, parkeys)
+        elif selector.name in ("UseAfter", "ClosestTime"):
+            for key, _value in selector.choices:
+                if (message := _check_date(key)) is not None:
+                    self.problem("value", f"{selector.name}: {message}", selector.lineno)
+        elif selector.name == "VersionAfter":
+            for key, _value in selector.choices:
+                if not isinstance(key, str) or not _VERSION.match(key):
+                    self.problem("value", f"VersionAfter key {key!r} is not a version string", selector.lineno)
+        for _key, value in selector.choices:
+            self.walk(value, depth + 1)
+
+    def match_keys(self, selector: SelectorCall, parkeys: tuple[str, ...]) -> None:
+        seen: dict[tuple[str, ...], object] = {}
+        wrong_arity = []
+        for key, _value in selector.choices:
+            elements = key if isinstance(key, tuple) else (key,)
+            if len(elements) != len(parkeys):
+                wrong_arity.append(key)
+                continue
+            bad = [e for e in elements if not isinstance(e, (str, int, float)) or isinstance(e, bool)]
+            if bad:
+                self.problem("value", f"Match key {key!r}: value {bad[0]!r} is not a string or number",
+                             selector.lineno)
+                continue
+            try:
+                conditioned = tuple(_conditioned(e) for e in elements)
+            except (CrdsError, ValueError) as exc:
+                self.problem("value", f"Match key {key!r}: {exc}", selector.lineno)
+                continue
+            if conditioned in seen and seen[conditioned] != key:
+                self.problem("overlap", f"Match keys {seen[conditioned]!r} and {key!r} select the same "
+                             "datasets (equal after value conditioning)", selector.lineno)
+            seen.setdefault(conditioned, key)
+        if wrong_arity:  # one line for the whole selector: the usual cause is one parkey edit
+            first = wrong_arity[0]
+            count = len(first) if isinstance(first, tuple) else 1
+            self.problem("parkey", f"{len(wrong_arity)} Match key(s) such as {first!r} have {count} value(s) "
+                         f"but parkey {parkeys!r} names {len(parkeys)}", selector.lineno)
+
+    def leaf(self, value: object) -> None:
+        members = value if isinstance(value, tuple) else (value,)
+        for member in members:
+            if not isinstance(member, str) or not member.strip():
+                self.problem("value", f"selection {value!r} is not a file name", None)
+
+
+def certify_mapping(
+    path: Path,
+    *,
+    mapping_exists: Callable[[str], bool] | None = None,
+    reference_exists: Callable[[str, dict], bool] | None = None,
+) -> list[Problem]:
+    """Check one mapping file; an empty list means it is sound.
+
+    Parameters
+    ----------
+    path : Path
+        The mapping file.
+    mapping_exists : callable, optional
+        ``f(name) -> bool``: is a sub-mapping named by a context present?  Skipped if None.
+    reference_exists : callable, optional
+        ``f(name, rmap_header) -> bool``: is a reference named by an rmap present?
+        Skipped if None.
+    """
+    path = Path(path)
+    filename = path.name
+    kind = mapping_kind(filename)
+    if kind not in REQUIRED_HEADER_KEYS:
+        return [Problem(filename, "syntax", "not a .pmap, .imap or .rmap file name")]
+    try:
+        if path.stat().st_size > _MAX_TEXT:
+            return [Problem(filename, "syntax", "file is too large to be a mapping")]
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Problem(filename, "syntax", f"cannot read: {exc}")]
+    try:
+        parsed = parse_mapping_text(text, filename)
+    except MappingSyntaxError as exc:
+        return [Problem(filename, "syntax", _strip_prefix(str(exc), filename))]
+    except CrdsError as exc:
+        return [Problem(filename, "header", _strip_prefix(str(exc), filename))]
+
+    problems: list[Problem] = []
+    try:
+        verify_mapping_checksum(text, parsed.header, filename)
+    except ChecksumError as exc:
+        problems.append(Problem(filename, "checksum", _strip_prefix(str(exc), filename)))
+
+    problems.extend(_check_header(parsed, kind, filename))
+    problems.extend(_duplicate_keys(ast.parse(text), filename))
+    if kind == "rmap":
+        problems.extend(_check_rmap_selector(parsed, filename))
+        if reference_exists is not None:
+            problems.extend(_check_references(parsed, filename, reference_exists))
+    else:
+        problems.extend(_check_context_selector(parsed, kind, filename, mapping_exists))
+    return problems
+
+
+def _strip_prefix(message: str, filename: str) -> str:
+    # Errors from the loader already name the file; Problem adds it once.
+    for prefix in (f"{filename}:", f"'{filename}':"):
+        if message.startswith(prefix):
+            return message[len(prefix):].strip()
+    return message
+
+
+def _check_header(parsed: ParsedMapping, kind: str, filename: str) -> Iterator[Problem]:
+    header = parsed.header
+    for key in REQUIRED_HEADER_KEYS[kind]:
+        if key not in header:
+            yield Problem(filename, "header", f"required header key {key!r} is missing")
+    mapping = header.get("mapping")
+    if isinstance(mapping, str) and mapping.lower() != _MAPPING_FIELD[kind]:
+        yield Problem(filename, "header", f"header 'mapping' is {mapping!r} but a .{kind} is "
+                      f"{_MAPPING_FIELD[kind].upper()!r}")
+    if "parkey" not in header:
+        return
+    parkey = header["parkey"]
+    if kind == "rmap":
+        if not isinstance(parkey, tuple) or not all(isinstance(level, tuple) for level in parkey):
+            yield Problem(filename, "parkey", f"parkey {parkey!r} is not a tuple of tuples of keyword names")
+            return
+        names = [name for level in parkey for name in level]
+    else:
+        if not isinstance(parkey, tuple):
+            yield Problem(filename, "parkey", f"parkey {parkey!r} is not a tuple of keyword names")
+            return
+        names = list(parkey)
+    for name in names:
+        if not isinstance(name, str) or not _PARKEY.match(name):
+            yield Problem(filename, "parkey", f"parkey name {name!r} is not a legal keyword name")
+
+
+def _check_rmap_selector(parsed: ParsedMapping, filename: str) -> list[Problem]:
+    if not isinstance(parsed.selector, SelectorCall):
+        return [Problem(filename, "syntax", "an rmap's selector must be a selector call such as Match({...})")]
+    parkey = parsed.header.get("parkey")
+    if not isinstance(parkey, tuple) or not all(isinstance(level, tuple) for level in parkey):
+        return []  # already reported by the header check
+    checker = _SelectorChecker(filename, parkey_levels(parsed.header))
+    checker.walk(parsed.selector, 0)
+    return checker.problems
+
+
+def _check_context_selector(parsed: ParsedMapping, kind: str, filename: str,
+                            mapping_exists: Callable[[str], bool] | None) -> Iterator[Problem]:
+    selector = parsed.selector
+    if not isinstance(selector, dict):
+        yield Problem(filename, "syntax", f"a .{kind}'s selector must be a dict")
+        return
+    child_kind = _CHILD_KIND[kind]
+    for key, value in selector.items():
+        if not isinstance(value, str):
+            yield Problem(filename, "value", f"selection {key!r}: {value!r} is not a file name")
+            continue
+        if is_special_value(value):
+            continue
+        if not is_mapping_name(value) or mapping_kind(value) != child_kind:
+            yield Problem(filename, "value", f"selection {key!r}: {value!r} is not a .{child_kind} name")
+            continue
+        if mapping_exists is not None and not mapping_exists(value):
+            yield Problem(filename, "missing", f"selection {key!r}: mapping {value!r} is not in the cache")
+
+
+def _check_references(parsed: ParsedMapping, filename: str,
+                      reference_exists: Callable[[str, dict], bool]) -> Iterator[Problem]:
+    from .inspect import selector_reference_names
+
+    for name in sorted(selector_reference_names(parsed.selector)):
+        if not reference_exists(name, parsed.header):
+            yield Problem(filename, "missing", f"reference {name!r} is not in the cache")

@@ -1,0 +1,274 @@
+"""Read-only questions about loaded mappings: closures, match cases, who uses a file.
+
+Everything here works on the parsed form of mappings (:mod:`crds_async.rules.parse`),
+which keeps the match keys exactly as written; that is what ``crds matches`` and
+``crds uses`` report.  Mappings are parsed once per :class:`MappingStore` and
+shared by every question asked of it, so a whole-cache ``uses`` index costs one
+pass over the cache and each later question is a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CrdsError, RulesError
+from .contexts import is_mapping_name
+from .parse import ParsedMapping, SelectorCall, load_mapping_file
+
+__all__ = [
+    "SPECIAL_VALUES",
+    "is_special_value",
+    "MappingStore",
+    "MatchCase",
+    "UsesIndex",
+    "selector_reference_names",
+    "match_item",
+    "file_matches",
+]
+
+#: Selections that name no file: "not applicable" and "omit" markers.
+SPECIAL_VALUES = frozenset({"N/A", "TEMP_N/A", "n/a", "temp_n/a", "OMIT", "TEMP_OMIT", "omit"})
+
+#: Selectors whose keys are dates or versions written as one string for several parkeys.
+_SPLIT_KEYS = {"UseAfter": None, "ClosestTime": None, "VersionAfter": "."}
+
+
+def is_special_value(value: object) -> bool:
+    """True for ``N/A``/``OMIT`` style selections that name no file."""
+    return isinstance(value, str) and value in SPECIAL_VALUES
+
+
+def mapping_kind(name: str) -> str:
+    """``pmap``, ``imap`` or ``rmap`` from a mapping file name."""
+    return name.rsplit(".", 1)[-1]
+
+
+class MappingStore:
+    """Parsed mappings of one cache directory, loaded on demand and kept.
+
+    Parameters
+    ----------
+    mapping_dir : Path
+        Directory holding the observatory's ``.pmap/.imap/.rmap`` files.
+    verify_checksum : bool
+        Check each file's ``sha1sum`` header while loading.
+    """
+
+    def __init__(self, mapping_dir: Path, *, verify_checksum: bool = True) -> None:
+        self.mapping_dir = Path(mapping_dir)
+        self.verify_checksum = verify_checksum
+        self._parsed: dict[str, ParsedMapping] = {}
+
+    def path(self, name: str) -> Path:
+        """Cache path of mapping ``name``; rejects anything but a plain mapping file name."""
+        if not is_mapping_name(name):
+            raise RulesError(f"{name!r} is not a plain mapping file name (.pmap/.imap/.rmap)")
+        return self.mapping_dir / name
+
+    def load(self, name: str) -> ParsedMapping:
+        """The parsed mapping ``name`` (RulesError naming the file if it cannot be loaded)."""
+        parsed = self._parsed.get(name)
+        if parsed is None:
+            path = self.path(name)
+            if not path.is_file():
+                raise RulesError(f"{path}: mapping not found in the cache")
+            parsed = load_mapping_file(path, verify_checksum=self.verify_checksum)
+            self._parsed[name] = parsed
+        return parsed
+
+    def all_names(self) -> list[str]:
+        """Every mapping file name in the directory, sorted."""
+        if not self.mapping_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.mapping_dir.iterdir() if is_mapping_name(p.name))
+
+    def children(self, name: str) -> list[str]:
+        """Mappings one level below ``name`` (imaps of a pmap, rmaps of an imap)."""
+        if mapping_kind(name) == "rmap":
+            return []
+        selector = self.load(name).selector
+        if not isinstance(selector, dict):
+            raise RulesError(f"{name}: a context's selector must be a dict")
+        return sorted({v for v in selector.values() if isinstance(v, str) and not is_special_value(v)})
+
+    def closure(self, name: str) -> list[str]:
+        """``name`` and every mapping below it, sorted (the reference's ``mapping_names``)."""
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            todo.extend(self.children(current))
+        return sorted(seen)
+
+    def reference_names(self, name: str) -> list[str]:
+        """Every reference file named by the rmaps under ``name``, sorted."""
+        names: set[str] = set()
+        for mapping in self.closure(name):
+            if mapping_kind(mapping) == "rmap":
+                names.update(selector_reference_names(self.load(mapping).selector))
+        return sorted(names)
+
+
+def _leaves(selector: object) -> Iterator[object]:
+    if isinstance(selector, SelectorCall):
+        for _key, value in selector.choices:
+            yield from _leaves(value)
+    elif isinstance(selector, dict):
+        for value in selector.values():
+            yield from _leaves(value)
+    else:
+        yield selector
+
+
+def selector_reference_names(selector: object) -> set[str]:
+    """File names at the leaves of an rmap selector, without ``N/A``/``OMIT``."""
+    names: set[str] = set()
+    for leaf in _leaves(selector):
+        members = leaf if isinstance(leaf, tuple) else (leaf,)
+        names.update(m for m in members if isinstance(m, str) and not is_special_value(m))
+    return names
+
+
+# --------------------------------------------------------------------------- matches
+def match_item(selector: SelectorCall, parkeys: tuple[str, ...], key: object) -> tuple[tuple[str, str], ...]:
+    """``((parkey, value), ...)`` that one selector key stands for, values as text.
+
+    Date and version keys of UseAfter-like selectors are one string covering
+    several parkeys (``'2006-07-04 11:32:35'`` -> DATE-OBS, TIME-OBS).
+    """
+    if selector.name in _SPLIT_KEYS:
+        if len(parkeys) == 1:
+            return ((parkeys[0], str(key)),)
+        return tuple(zip(parkeys, str(key).split(_SPLIT_KEYS[selector.name])))
+    elements = key if isinstance(key, tuple) else (key,)
+    return tuple(zip(parkeys, (str(e) for e in elements)))
+
+
+def parkey_levels(header: dict) -> tuple[tuple[str, ...], ...]:
+    """The rmap ``parkey`` header as one tuple of names per selector depth."""
+    raw = header.get("parkey", ())
+    if not isinstance(raw, tuple):
+        return ((str(raw),),)
+    if raw and all(isinstance(level, str) for level in raw):
+        return (tuple(raw),)  # a flat tuple: one level
+    return tuple(tuple(str(p) for p in level) if isinstance(level, tuple) else (str(level),) for level in raw)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCase:
+    """One way the rules reach a reference: who, and the parameter values per selector depth."""
+
+    reference: str
+    rmap: str
+    observatory: str
+    instrument: str
+    filekind: str
+    sections: tuple[tuple[tuple[str, str], ...], ...]
+
+    @property
+    def parameters(self) -> tuple[tuple[str, str], ...]:
+        """All ``(parkey, value)`` pairs, match keys first, then useafter."""
+        return tuple(pair for section in self.sections for pair in section)
+
+    def format(self) -> str:
+        """``ACS BIASFILE DETECTOR='HRC' ... DATE-OBS='2006-07-04' TIME-OBS='11:32:35'``."""
+        pars = " ".join(f"{name}={value!r}" for name, value in self.parameters)
+        return f"{self.instrument.upper()} {self.filekind.upper()} {pars}".rstrip()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "reference": self.reference,
+            "rmap": self.rmap,
+            "observatory": self.observatory,
+            "instrument": self.instrument,
+            "filekind": self.filekind,
+            "parameters": [list(pair) for pair in self.parameters],
+        }
+
+
+def _rmap_matches(store: MappingStore, rmap_name: str, reference: str) -> list[MatchCase]:
+    parsed = store.load(rmap_name)
+    header = parsed.header
+    levels = parkey_levels(header)
+    cases: list[MatchCase] = []
+
+    def walk(selector: object, depth: int, sofar: tuple) -> None:
+        if not isinstance(selector, SelectorCall):
+            members = selector if isinstance(selector, tuple) else (selector,)
+            if reference in members:
+                cases.append(
+                    MatchCase(
+                        reference=reference,
+                        rmap=rmap_name,
+                        observatory=str(header.get("observatory", "")).lower(),
+                        instrument=str(header.get("instrument", "")).lower(),
+                        filekind=str(header.get("filekind", "")).lower(),
+                        sections=sofar,
+                    )
+                )
+            return
+        parkeys = levels[depth] if depth < len(levels) else ()
+        for key, value in selector.choices:
+            walk(value, depth + 1, sofar + (match_item(selector, parkeys, key),))
+
+    walk(parsed.selector, 0, ())
+    return cases
+
+
+def file_matches(store: MappingStore, mapping: str, reference: str) -> list[MatchCase]:
+    """Every match case under ``mapping`` (any level) that selects ``reference``, sorted."""
+    cases: list[MatchCase] = []
+    for name in store.closure(mapping):
+        if mapping_kind(name) == "rmap":
+            cases.extend(_rmap_matches(store, name, reference))
+    return sorted(cases, key=lambda c: (c.observatory, c.instrument, c.filekind, c.sections))
+
+
+# --------------------------------------------------------------------------- uses
+class UsesIndex:
+    """Reverse index ``file -> mappings that name it directly``, built in one pass.
+
+    Parameters
+    ----------
+    store : MappingStore
+        Where mappings are loaded from.
+    names : iterable of str
+        The mappings to index (e.g. every mapping in the cache).
+
+    Mappings that cannot be loaded are left out and listed in :attr:`failures`
+    (the reference also skips them, with an error message).
+    """
+
+    def __init__(self, store: MappingStore, names: Iterable[str]) -> None:
+        self.store = store
+        self.failures: dict[str, str] = {}
+        self._parents: dict[str, set[str]] = {}
+        for name in names:
+            try:
+                direct = self._direct_names(name)
+            except CrdsError as exc:
+                self.failures[name] = str(exc)
+                continue
+            for child in direct:
+                self._parents.setdefault(child, set()).add(name)
+
+    def _direct_names(self, name: str) -> set[str]:
+        if mapping_kind(name) == "rmap":
+            return selector_reference_names(self.store.load(name).selector)
+        return set(self.store.children(name))
+
+    def uses(self, filename: str) -> list[str]:
+        """Every indexed mapping that refers to ``filename`` directly or through lower mappings."""
+        found: set[str] = set()
+        todo = [filename]
+        while todo:
+            for parent in self._parents.get(todo.pop(), ()):
+                if parent not in found:
+                    found.add(parent)
+                    todo.append(parent)
+        return sorted(found)

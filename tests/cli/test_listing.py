@@ -1,0 +1,112 @@
+"""crds-batch list: configuration, contexts, and the same context file sets as the reference's crds list."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("crds_async.rules.parse")  # TEMP until rules/parse.py lands
+
+from crds_async import __version__
+from crds_async.cli import main
+
+from ..conftest import CACHE, CORPUS, needs_reference
+
+SERVERS = {"hst": "https://hst-crds.stsci.edu", "jwst": "https://jwst-crds.stsci.edu"}
+
+
+def run_reference_list(obs: str, *args: str) -> list[str]:
+    env = dict(os.environ, CRDS_PATH=str(CACHE), CRDS_MODE="local", CRDS_SERVER_URL=SERVERS[obs],
+               CRDS_READONLY_CACHE="1")
+    proc = subprocess.run([sys.executable, "-m", "crds.list", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRDS_PATH", str(CACHE))
+    monkeypatch.setenv("CRDS_MODE", "local")
+    for var in ("CRDS_OBSERVATORY", "CRDS_CONTEXT", "CRDS_SERVER_URL", "CRDS_READONLY_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_version(capsys) -> None:
+    assert main(["list", "--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"crds-batch {__version__}"
+
+
+def test_config_json(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("CRDS_SERVER_URL", "https://jwst-crds.stsci.edu")
+    monkeypatch.setenv("CRDS_READONLY_CACHE", "1")
+    assert main(["list", "--config", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["observatory"] == "jwst"
+    assert info["paths"]["mappings"] == str(CACHE / "mappings" / "jwst")
+    assert info["config"]["readonly_cache"] is True
+    assert info["effective_context"] == "jwst_0541.pmap"
+
+
+def test_config_text_and_status(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("CRDS_OBSERVATORY", "hst")
+    monkeypatch.setenv("CRDS_CONTEXT", "hst_0600.pmap")
+    assert main(["list", "--config", "--status"]) == 0
+    out = capsys.readouterr().out
+    assert "\tmode = 'local'" in out
+    assert "effective_context = 'hst_0600.pmap'" in out  # CRDS_CONTEXT wins over the operational one
+    assert "Last Synced = '2019-09-11 15:47:43.789608'" in out
+
+
+def test_bad_environment_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("CRDS_MODE", "sideways")
+    assert main(["list", "--config"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "CRDS_MODE" in err[0]
+
+
+@needs_reference
+@pytest.mark.parametrize("obs", ["hst", "jwst"])
+def test_operational_context_as_reference(obs: str, capsys) -> None:
+    expected = run_reference_list(obs, "--operational-context")[-1]
+    assert main(["list", "--operational-context", "--observatory", obs]) == 0
+    assert capsys.readouterr().out.strip() == expected
+
+
+@needs_reference
+@pytest.mark.parametrize("obs, context", [("hst", "hst_0729.pmap"), ("jwst", "jwst_0541.pmap"),
+                                          ("hst", "hst_0600.pmap"), ("jwst", "jwst_0500.pmap")])
+def test_mappings_and_references_as_reference(obs: str, context: str, capsys) -> None:
+    expected = run_reference_list(obs, "--mappings", "--references", "--contexts", context)
+    assert main(["list", "--mappings", "--references", "--contexts", context]) == 0
+    ours = capsys.readouterr().out.split()
+    assert len(ours) > 100
+    assert ours == expected  # same names, same order
+
+
+def test_full_path_and_json(capsys) -> None:
+    assert main(["list", "--mappings", "--full-path", "--contexts", "hst_0729.pmap"]) == 0
+    paths = capsys.readouterr().out.split()
+    assert str(CACHE / "mappings" / "hst" / "hst_0729.pmap") in paths
+    assert main(["list", "--mappings", "--references", "--json", "--contexts", "hst_0729.pmap"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "hst_acs_biasfile_0345.rmap" in data["mappings"] and "q9e1206kj_bia.fits" in data["references"]
+
+
+def test_cat_mapping_and_reference(capsys) -> None:
+    assert main(["list", "--cat", "hst_cos_tdstab_0251.rmap"]) == 0
+    out = capsys.readouterr().out
+    assert "'name' : 'hst_cos_tdstab_0251.rmap'" in out
+    assert main(["list", "--observatory", "hst", "--cat", "z1r1943el_1dx.fits"]) == 0
+    out = capsys.readouterr().out
+    assert "INSTRUME = 'COS'" in out or "INSTRUME" in out
+    assert main(["list", "--observatory", "hst", "--cat", "no_such_reference_00.fits"]) == 1
+    assert "no_such_reference_00.fits" in capsys.readouterr().err
+
+
+def test_nothing_to_list_is_a_usage_error(capsys) -> None:
+    assert main(["list"]) == 2

@@ -1,0 +1,118 @@
+"""crds-batch uses: the same mappings as the reference's crds uses, from an index built once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("crds_async.rules.parse")  # TEMP until rules/parse.py lands
+
+from crds_async.cli import main
+from crds_async.rules.inspect import MappingStore, UsesIndex
+
+from ..conftest import CACHE, needs_reference
+
+SERVERS = {"hst": "https://hst-crds.stsci.edu", "jwst": "https://jwst-crds.stsci.edu"}
+# A few recent contexts per observatory: the reference's uses crashes on the whole shared cache
+# (hst_acs_0001.imap names an rmap that is not cached), so both sides run on a cache made of
+# these contexts' mappings.
+CONTEXTS = {"hst": [f"hst_{n:04d}.pmap" for n in range(725, 730)],
+            "jwst": [f"jwst_{n:04d}.pmap" for n in range(537, 542)]}
+
+REFERENCE_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from crds import uses
+    obs, names = sys.argv[1], sys.argv[2:]
+    print(json.dumps({name: uses.uses([name], obs) for name in names}))
+""")
+
+
+def _subset_cache(tmp_path: Path, obs: str) -> Path:
+    cache = tmp_path / f"cache_{obs}"
+    shutil.copytree(CACHE / "config" / obs, cache / "config" / obs)
+    mdir = cache / "mappings" / obs
+    mdir.mkdir(parents=True)
+    store = MappingStore(CACHE / "mappings" / obs)
+    for name in sorted({m for ctx in CONTEXTS[obs] for m in store.closure(ctx)}):
+        (mdir / name).symlink_to(CACHE / "mappings" / obs / name)
+    return cache
+
+
+def _queries(obs: str) -> list[str]:
+    store = MappingStore(CACHE / "mappings" / obs)
+    newest, oldest = CONTEXTS[obs][-1], CONTEXTS[obs][0]
+    refs = store.reference_names(newest)
+    old_only = sorted(set(store.reference_names(oldest)) - set(refs))
+    mappings = store.closure(newest)
+    rmaps = [m for m in mappings if m.endswith(".rmap")]
+    imaps = [m for m in mappings if m.endswith(".imap")]
+    return refs[::max(1, len(refs) // 12)][:12] + old_only[:3] + rmaps[::20] + imaps[:2] + [newest, "nothing.fits"]
+
+
+@needs_reference
+@pytest.mark.parametrize("obs", ["hst", "jwst"])
+def test_same_as_reference(obs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import json
+
+    cache = _subset_cache(tmp_path, obs)
+    queries = _queries(obs)
+    env = dict(os.environ, CRDS_PATH=str(cache), CRDS_MODE="local", CRDS_SERVER_URL=SERVERS[obs],
+               CRDS_READONLY_CACHE="1")
+    proc = subprocess.run([sys.executable, "-c", REFERENCE_SCRIPT, obs, *queries], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = json.loads(proc.stdout.splitlines()[-1])
+    assert sum(len(v) for v in expected.values()) > 20
+
+    monkeypatch.setenv("CRDS_PATH", str(cache))
+    monkeypatch.setenv("CRDS_MODE", "local")
+    monkeypatch.delenv("CRDS_SERVER_URL", raising=False)
+    monkeypatch.setenv("CRDS_OBSERVATORY", obs)
+    assert main(["uses", "--json", "--files", *queries]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    assert ours == expected
+
+
+def test_whole_cache_index_agrees_with_closures(capsys) -> None:
+    """Over every cached hst mapping: a context uses a reference iff the reference is in its closure."""
+    import time
+
+    store = MappingStore(CACHE / "mappings" / "hst")
+    started = time.monotonic()
+    index = UsesIndex(store, store.all_names())
+    built = time.monotonic() - started
+    started = time.monotonic()
+    users = index.uses("q9e1206kj_bia.fits")
+    lookup = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\nuses index over {len(store.all_names())} hst mappings: {built:.1f}s; lookup {lookup * 1e3:.2f} ms;"
+              f" {len(index.failures)} unloadable")
+    assert {"hst_0729.pmap", "hst_acs_0421.imap", "hst_acs_biasfile_0345.rmap"} <= set(users)
+    pmaps = [m for m in users if m.endswith(".pmap")]
+    assert len(pmaps) > 10
+    for pmap in ("hst_0600.pmap", "hst_0700.pmap", "hst_0729.pmap"):
+        try:
+            refs = set(store.reference_names(pmap))
+        except Exception:
+            continue
+        assert ("q9e1206kj_bia.fits" in refs) == (pmap in users)
+    # files the index could not load are named, not silently dropped
+    assert "hst_acs_darkfile_missing_key.rmap" in index.failures
+    assert all(name in problem for name, problem in index.failures.items())
+
+
+def test_cli_text_and_contexts(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("CRDS_PATH", str(CACHE))
+    monkeypatch.setenv("CRDS_MODE", "local")
+    monkeypatch.delenv("CRDS_OBSERVATORY", raising=False)
+    monkeypatch.delenv("CRDS_CONTEXT", raising=False)
+    assert main(["uses", "--contexts", "hst_0729.pmap", "-i", "--files", "q9e1206kj_bia.fits"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["q9e1206kj_bia.fits hst_0729.pmap", "q9e1206kj_bia.fits hst_acs_0421.imap",
+                     "q9e1206kj_bia.fits hst_acs_biasfile_0345.rmap"]
