@@ -9,7 +9,7 @@ pass over the cache and each later question is a dictionary lookup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ __all__ = [
     "MappingStore",
     "MatchCase",
     "UsesIndex",
+    "direct_names",
     "selector_reference_names",
     "match_item",
     "file_matches",
@@ -230,37 +231,43 @@ def file_matches(store: MappingStore, mapping: str, reference: str) -> list[Matc
 
 
 # --------------------------------------------------------------------------- uses
+def direct_names(store: MappingStore, name: str) -> set[str]:
+    """Files a mapping names itself: references of an rmap, sub-mappings of a context."""
+    if mapping_kind(name) == "rmap":
+        return selector_reference_names(store.load(name).selector)
+    return set(store.children(name))
+
+
 class UsesIndex:
-    """Reverse index ``file -> mappings that name it directly``, built in one pass.
+    """Reverse index ``file -> mappings that name it directly``.
 
     Parameters
     ----------
-    store : MappingStore
-        Where mappings are loaded from.
-    names : iterable of str
-        The mappings to index (e.g. every mapping in the cache).
-
-    Mappings that cannot be loaded are left out and listed in :attr:`failures`
-    (the reference also skips them, with an error message).
+    direct : mapping of str to iterable of str
+        For each indexed mapping, the files it names itself (:func:`direct_names`).
+    failures : mapping of str to str, optional
+        Mappings that could not be loaded, with the reason (the reference also
+        skips them, with an error message).
     """
 
-    def __init__(self, store: MappingStore, names: Iterable[str]) -> None:
-        self.store = store
-        self.failures: dict[str, str] = {}
+    def __init__(self, direct: Mapping[str, Iterable[str]], failures: Mapping[str, str] | None = None) -> None:
+        self.failures: dict[str, str] = dict(failures or {})
         self._parents: dict[str, set[str]] = {}
-        for name in names:
-            try:
-                direct = self._direct_names(name)
-            except CrdsError as exc:
-                self.failures[name] = str(exc)
-                continue
-            for child in direct:
+        for name, children in direct.items():
+            for child in children:
                 self._parents.setdefault(child, set()).add(name)
 
-    def _direct_names(self, name: str) -> set[str]:
-        if mapping_kind(name) == "rmap":
-            return selector_reference_names(self.store.load(name).selector)
-        return set(self.store.children(name))
+    @classmethod
+    def build(cls, store: MappingStore, names: Iterable[str]) -> "UsesIndex":
+        """Load every mapping in ``names`` once and index it."""
+        direct: dict[str, set[str]] = {}
+        failures: dict[str, str] = {}
+        for name in names:
+            try:
+                direct[name] = direct_names(store, name)
+            except CrdsError as exc:
+                failures[name] = str(exc)
+        return cls(direct, failures)
 
     def uses(self, filename: str) -> list[str]:
         """Every indexed mapping that refers to ``filename`` directly or through lower mappings."""

@@ -80,30 +80,26 @@ def test_same_as_reference(obs: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_whole_cache_index_agrees_with_closures(capsys) -> None:
-    """Over every cached hst mapping: a context uses a reference iff the reference is in its closure."""
+    """Over every cached jwst mapping: a context uses a reference iff the reference is in its closure."""
     import time
 
-    store = MappingStore(CACHE / "mappings" / "hst")
+    store = MappingStore(CACHE / "mappings" / "jwst")
     started = time.monotonic()
-    index = UsesIndex(store, store.all_names())
+    index = UsesIndex.build(store, store.all_names())
     built = time.monotonic() - started
     started = time.monotonic()
-    users = index.uses("q9e1206kj_bia.fits")
+    users = index.uses("jwst_miri_flat_0242.fits")
     lookup = time.monotonic() - started
     with capsys.disabled():
-        print(f"\nuses index over {len(store.all_names())} hst mappings: {built:.1f}s; lookup {lookup * 1e3:.2f} ms;"
+        print(f"\nuses index over {len(store.all_names())} jwst mappings: {built:.1f}s; lookup {lookup * 1e3:.2f} ms;"
               f" {len(index.failures)} unloadable")
-    assert {"hst_0729.pmap", "hst_acs_0421.imap", "hst_acs_biasfile_0345.rmap"} <= set(users)
+    assert {"jwst_0541.pmap", "jwst_miri_flat_0038.rmap"} <= set(users)
     pmaps = [m for m in users if m.endswith(".pmap")]
-    assert len(pmaps) > 10
-    for pmap in ("hst_0600.pmap", "hst_0700.pmap", "hst_0729.pmap"):
-        try:
-            refs = set(store.reference_names(pmap))
-        except Exception:
-            continue
-        assert ("q9e1206kj_bia.fits" in refs) == (pmap in users)
+    assert len(pmaps) > 5
+    for pmap in ("jwst_0300.pmap", "jwst_0500.pmap", "jwst_0541.pmap", pmaps[0]):
+        refs = set(store.reference_names(pmap))
+        assert ("jwst_miri_flat_0242.fits" in refs) == (pmap in users)
     # files the index could not load are named, not silently dropped
-    assert "hst_acs_darkfile_missing_key.rmap" in index.failures
     assert all(name in problem for name, problem in index.failures.items())
 
 
@@ -112,7 +108,42 @@ def test_cli_text_and_contexts(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("CRDS_MODE", "local")
     monkeypatch.delenv("CRDS_OBSERVATORY", raising=False)
     monkeypatch.delenv("CRDS_CONTEXT", raising=False)
+    monkeypatch.setenv("CRDS_READONLY_CACHE", "1")  # never write into the shared cache
     assert main(["uses", "--contexts", "hst_0729.pmap", "-i", "--files", "q9e1206kj_bia.fits"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["q9e1206kj_bia.fits hst_0729.pmap", "q9e1206kj_bia.fits hst_acs_0421.imap",
                      "q9e1206kj_bia.fits hst_acs_biasfile_0345.rmap"]
+
+
+def test_saved_index_is_reused_and_refreshed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import json
+
+    cache = _subset_cache(tmp_path, "hst")
+    monkeypatch.setenv("CRDS_PATH", str(cache))
+    monkeypatch.setenv("CRDS_MODE", "local")
+    monkeypatch.setenv("CRDS_OBSERVATORY", "hst")
+    monkeypatch.setenv("CRDS_IGNORE_MAPPING_CHECKSUM", "1")  # the edited rmap below is not re-signed
+    monkeypatch.delenv("CRDS_READONLY_CACHE", raising=False)
+    index_file = cache / "pickles" / "hst" / "crds_async_uses_index.json"
+
+    monkeypatch.setenv("CRDS_READONLY_CACHE", "1")
+    assert main(["uses", "--json", "--files", "ycj1846tl_tds.fits"]) == 0
+    capsys.readouterr()
+    assert not index_file.exists(), "a read-only cache must not be written"
+    monkeypatch.delenv("CRDS_READONLY_CACHE")
+
+    assert main(["uses", "--json", "--files", "ycj1846tl_tds.fits"]) == 0
+    first = json.loads(capsys.readouterr().out)["ycj1846tl_tds.fits"]
+    assert "hst_cos_tdstab_0257.rmap" in first and "hst_0729.pmap" in first
+    assert index_file.is_file()
+
+    # Edit one rmap: the saved index must notice (size/mtime) and re-read only that file.
+    rmap = cache / "mappings" / "hst" / "hst_cos_tdstab_0257.rmap"
+    text = rmap.read_text()
+    rmap.unlink()
+    rmap.write_text(text.replace("ycj1846tl_tds.fits", "new0000tl_tds.fits"))
+    assert main(["uses", "--json", "--files", "ycj1846tl_tds.fits", "new0000tl_tds.fits"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert "hst_cos_tdstab_0257.rmap" not in second["ycj1846tl_tds.fits"]
+    assert "hst_cos_tdstab_0257.rmap" in second["new0000tl_tds.fits"]
+    assert "hst_0729.pmap" in second["new0000tl_tds.fits"]
