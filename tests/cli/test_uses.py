@@ -147,3 +147,23 @@ def test_saved_index_is_reused_and_refreshed(tmp_path: Path, monkeypatch: pytest
     assert "hst_cos_tdstab_0257.rmap" not in second["ycj1846tl_tds.fits"]
     assert "hst_cos_tdstab_0257.rmap" in second["new0000tl_tds.fits"]
     assert "hst_0729.pmap" in second["new0000tl_tds.fits"]
+
+
+@needs_reference
+def test_whole_jwst_cache_same_as_reference(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The reference's uses works on the whole cached jwst tree (not on hst): compare there too."""
+    import json
+
+    queries = _queries("jwst")[::2]
+    env = dict(os.environ, CRDS_PATH=str(CACHE), CRDS_MODE="local", CRDS_SERVER_URL=SERVERS["jwst"],
+               CRDS_READONLY_CACHE="1")
+    proc = subprocess.run([sys.executable, "-c", REFERENCE_SCRIPT, "jwst", *queries], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = json.loads(proc.stdout.splitlines()[-1])
+    monkeypatch.setenv("CRDS_PATH", str(CACHE))
+    monkeypatch.setenv("CRDS_MODE", "local")
+    monkeypatch.setenv("CRDS_READONLY_CACHE", "1")  # never write the index into the shared cache
+    monkeypatch.setenv("CRDS_OBSERVATORY", "jwst")
+    assert main(["uses", "--json", "--files", *queries]) == 0
+    assert json.loads(capsys.readouterr().out) == expected
