@@ -66,7 +66,9 @@ def _progress(items: list):
 
 
 def run_certify(args: argparse.Namespace) -> int:
+    from ..errors import CrdsError
     from ..rules.certify import certify_mapping
+    from ..rules.inspect import MappingStore
 
     cfg = load_config(args)
     names = [Path(m).name for m in args.mappings] + list(args.contexts or [])
@@ -90,10 +92,25 @@ def run_certify(args: argparse.Namespace) -> int:
         dirs = tuple(dict.fromkeys((beside, store.mapping_dir)))
         return lambda name: any((d / name).is_file() for d in dirs)
 
+    header_stores: dict[Path, MappingStore] = {}
+
+    def header_reader(beside: Path):
+        def read(name: str) -> dict | None:
+            for directory in dict.fromkeys((beside, store.mapping_dir)):
+                if (directory / name).is_file():
+                    reader = header_stores.setdefault(directory, MappingStore(directory, verify_checksum=False))
+                    try:
+                        return reader.load(name).header
+                    except CrdsError:
+                        return None  # reported when that mapping itself is certified
+            return None
+        return read
+
     reference_exists = reference_locator(cfg.reference_dir(obs)) if args.check_references else None
     report: dict[str, list[str]] = {}
     for path in _progress(paths):
-        problems = certify_mapping(path, mapping_exists=mapping_locator(path.parent), reference_exists=reference_exists)
+        problems = certify_mapping(path, mapping_exists=mapping_locator(path.parent),
+                                   reference_exists=reference_exists, child_header=header_reader(path.parent))
         report[str(path)] = [str(p) for p in problems]
         if not args.json:
             for problem in problems:

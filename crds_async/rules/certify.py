@@ -112,7 +112,7 @@ class _SelectorChecker:
 
     def walk(self, selector: object, depth: int) -> None:
         if not isinstance(selector, SelectorCall):
-            if depth != len(self.levels):
+            if depth != len(self.levels) and not is_special_value(selector):
                 self.problem("parkey", f"a file is selected after {depth} selector level(s) but parkey has "
                              f"{len(self.levels)} level(s)", None)
             self.leaf(selector)
@@ -175,6 +175,7 @@ def certify_mapping(
     *,
     mapping_exists: Callable[[str], bool] | None = None,
     reference_exists: Callable[[str, dict], bool] | None = None,
+    child_header: Callable[[str], dict | None] | None = None,
 ) -> list[Problem]:
     """Check one mapping file; an empty list means it is sound.
 
@@ -187,6 +188,9 @@ def certify_mapping(
     reference_exists : callable, optional
         ``f(name, rmap_header) -> bool``: is a reference named by an rmap present?
         Skipped if None.
+    child_header : callable, optional
+        ``f(name) -> header | None``: the header of a sub-mapping, to check that it
+        is for the instrument or reftype it is selected for.  Skipped if None.
     """
     path = Path(path)
     filename = path.name
@@ -202,7 +206,8 @@ def certify_mapping(
     try:
         parsed = parse_mapping_text(text, filename)
     except MappingSyntaxError as exc:
-        return [Problem(filename, "syntax", _strip_prefix(str(exc), filename))]
+        line, message = _split_location(_strip_prefix(str(exc), filename))
+        return [Problem(filename, "syntax", message, line)]
     except CrdsError as exc:
         return [Problem(filename, "header", _strip_prefix(str(exc), filename))]
 
@@ -219,7 +224,7 @@ def certify_mapping(
         if reference_exists is not None:
             problems.extend(_check_references(parsed, filename, reference_exists))
     else:
-        problems.extend(_check_context_selector(parsed, kind, filename, mapping_exists))
+        problems.extend(_check_context_selector(parsed, kind, filename, mapping_exists, child_header))
     return problems
 
 
@@ -229,6 +234,14 @@ def _strip_prefix(message: str, filename: str) -> str:
         if message.startswith(prefix):
             return message[len(prefix):].strip()
     return message
+
+
+def _split_location(message: str) -> tuple[int | None, str]:
+    """``"21: problem"`` -> ``(21, "problem")``: the loader's messages lead with the line."""
+    head, sep, rest = message.partition(":")
+    if sep and head.strip().isdigit():
+        return int(head), rest.strip()
+    return None, message
 
 
 def _check_header(parsed: ParsedMapping, kind: str, filename: str) -> Iterator[Problem]:
@@ -270,7 +283,8 @@ def _check_rmap_selector(parsed: ParsedMapping, filename: str) -> list[Problem]:
 
 
 def _check_context_selector(parsed: ParsedMapping, kind: str, filename: str,
-                            mapping_exists: Callable[[str], bool] | None) -> Iterator[Problem]:
+                            mapping_exists: Callable[[str], bool] | None,
+                            child_header: Callable[[str], dict | None] | None) -> Iterator[Problem]:
     selector = parsed.selector
     if not isinstance(selector, dict):
         yield Problem(filename, "syntax", f"a .{kind}'s selector must be a dict")
@@ -287,6 +301,12 @@ def _check_context_selector(parsed: ParsedMapping, kind: str, filename: str,
             continue
         if mapping_exists is not None and not mapping_exists(value):
             yield Problem(filename, "missing", f"selection {key!r}: mapping {value!r} is not in the cache")
+            continue
+        if child_header is not None and (header := child_header(value)) is not None:
+            field = "instrument" if kind == "pmap" else "filekind"
+            if str(header.get(field, "")).lower() != str(key).lower():
+                yield Problem(filename, "value", f"selection {key!r} names {value!r}, whose header "
+                              f"{field} is {header.get(field)!r}")
 
 
 def _check_references(parsed: ParsedMapping, filename: str,

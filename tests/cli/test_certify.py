@@ -112,11 +112,20 @@ def test_each_defect_gives_one_clear_line(defect: str, env: Path, tmp_path: Path
 
 def test_missing_submapping_of_a_context(env: Path, tmp_path: Path, capsys) -> None:
     text = (CACHE / "mappings" / "hst" / "hst_0729.pmap").read_text()
-    text = _resign(text.replace("hst_acs_0421.imap", "hst_acs_9999.imap"))
+    text = _resign(text.replace("hst_acs_0421.imap", "hst_acs_7777.imap"))
     path = _write(tmp_path, text, "hst_0729.pmap")
     assert main(["certify", str(path)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 1 and ": missing: " in out[0] and "hst_acs_9999.imap" in out[0], out
+    assert len(out) == 1 and ": missing: " in out[0] and "hst_acs_7777.imap" in out[0], out
+
+
+def test_context_selection_of_the_wrong_reftype(env: Path, tmp_path: Path, capsys) -> None:
+    text = (CACHE / "mappings" / "hst" / "hst_cos_0305.imap").read_text()
+    text = _resign(text.replace("'tdstab' : 'hst_cos_tdstab_0257.rmap'", "'tdstab' : 'hst_cos_twozxtab_0260.rmap'"))
+    path = _write(tmp_path, text, "hst_cos_0305.imap")
+    assert main(["certify", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and ": value: " in out[0] and "TWOZXTAB" in out[0], out
 
 
 def test_json_output(env: Path, tmp_path: Path, capsys) -> None:
@@ -136,7 +145,8 @@ def test_every_mapping_of_real_contexts_is_clean(obs: str, context: str) -> None
     assert len(names) > 100
     problems = []
     for name in names:
-        problems += certify_mapping(store.path(name), mapping_exists=lambda n: store.path(n).is_file())
+        problems += certify_mapping(store.path(name), mapping_exists=lambda n: store.path(n).is_file(),
+                                    child_header=lambda n: store.load(n).header)
     assert problems == []
 
 
