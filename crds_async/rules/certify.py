@@ -164,7 +164,8 @@ class _SelectorChecker:
                          f"but parkey {parkeys!r} names {len(parkeys)}", selector.lineno)
 
     def leaf(self, value: object) -> None:
-        members = value if isinstance(value, tuple) else (value,)
+        # Tuple and dict leaves are legal: the reference returns them as they are.
+        members = value if isinstance(value, tuple) else tuple(value.values()) if isinstance(value, dict) else (value,)
         for member in members:
             if not isinstance(member, str) or not member.strip():
                 self.problem("value", f"selection {value!r} is not a file name", None)

@@ -130,7 +130,7 @@ def selector_reference_names(selector: object) -> set[str]:
     """File names at the leaves of an rmap selector, without ``N/A``/``OMIT``."""
     names: set[str] = set()
     for leaf in _leaves(selector):
-        members = leaf if isinstance(leaf, tuple) else (leaf,)
+        members = leaf if isinstance(leaf, tuple) else tuple(leaf.values()) if isinstance(leaf, dict) else (leaf,)
         names.update(m for m in members if isinstance(m, str) and not is_special_value(m))
     return names
 
