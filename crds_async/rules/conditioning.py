@@ -154,15 +154,18 @@ def condition_match_key(element: object) -> str:
     -------
     str
         ``{...}`` and ``(...)`` strings unchanged; ``A|B`` strings split on ``|``,
-        stripped, blanks dropped, sorted, each part conditioned, re-joined (esoteric
+        stripped, blanks dropped, sorted (raw text, before conditioning), each part
+        conditioned, re-joined (esoteric
         strings such as ``#A|B#`` or ``NOT A|B`` are conditioned whole); tuples and
         lists: each part conditioned and joined with ``|`` (not sorted); anything else
         conditioned.
 
     Examples
     --------
-    >>> condition_match_key('WFC | hrc|')
+    >>> condition_match_key('WFC | HRC|')
     'HRC|WFC'
+    >>> condition_match_key('WFC|hrc')   # sorted before conditioning, as the reference
+    'WFC|HRC'
     >>> condition_match_key(1062)
     '1062.0'
     >>> condition_match_key('(a|b)')
