@@ -1,0 +1,270 @@
+"""Verified, bounded-parallel downloads into the cache.
+
+For each file: take its per-file lock (:mod:`.locks`), skip it if a complete copy
+is already there (another process may just have finished it), else stream it
+into a hidden temp file beside the target while hashing, check size and sha1
+against the server's catalogue, and ``os.replace`` it into place.  A file under
+its final name is therefore always complete and verified; a crash leaves only a
+hidden ``.<name>.<pid>.<hex>.part`` file, removed by the next holder of the lock.
+At most ``jobs`` transfers run at once; retries (``CRDS_CLIENT_RETRY_*``) do not
+hold a transfer slot while they wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from ..config import Config
+from ..errors import DownloadChecksumError, FetchError, FetchTimeout
+from .locks import file_lock
+
+__all__ = ["RemoteFile", "Outcome", "DownloadReport", "Downloader", "file_sha1", "remote_file"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+#: Upper bound for a body whose size the server did not announce (CRDS_DOWNLOAD_LENGTHS=0).
+_UNSIZED_LIMIT = 64 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """One file to fetch: checked name, source URL, final path and the server's size/sha1."""
+
+    name: str
+    url: str
+    path: Path
+    size: int | None
+    sha1: str | None
+
+
+def remote_file(name: str, url: str, path: Path, info: object) -> RemoteFile:
+    """A :class:`RemoteFile` from a ``get_file_info_map`` entry; FetchError when unusable."""
+    if not isinstance(info, dict):
+        raise FetchError(f"{name}: the server does not know this file ({info!r})")
+    try:
+        size = int(info["size"]) if info.get("size") not in (None, "", "none") else None
+    except (TypeError, ValueError):
+        raise FetchError(f"{name}: the server's size {info.get('size')!r} is not a number") from None
+    if size is not None and size < 0:
+        raise FetchError(f"{name}: the server's size {size} is negative")
+    sha1 = info.get("sha1sum")
+    sha1 = str(sha1).lower() if sha1 not in (None, "", "none") else None
+    return RemoteFile(name, url, path, size, sha1)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one file: ``downloaded``, ``cached`` (already complete) or ``failed``."""
+
+    name: str
+    path: Path
+    status: str
+    nbytes: int = 0
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class DownloadReport:
+    """Outcomes of one :meth:`Downloader.fetch_all`, with totals."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def by_status(self, status: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return self.by_status("failed")
+
+    @property
+    def downloaded_bytes(self) -> int:
+        return sum(o.nbytes for o in self.outcomes if o.status == "downloaded")
+
+
+def file_sha1(path: Path) -> str:
+    """SHA-1 hex digest of a whole file."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_complete(path: Path, remote: RemoteFile, check_sha1: bool) -> bool:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    if remote.size is not None and size != remote.size:
+        return False
+    return not (check_sha1 and remote.sha1 and file_sha1(path) != remote.sha1)
+
+
+class Downloader:
+    """Fetch many files with at most ``jobs`` transfers at a time.
+
+    Parameters
+    ----------
+    session : aiohttp.ClientSession
+    cfg : Config
+        ``retry_count``, ``retry_delay_seconds``, ``download_lengths``, ``download_checksums``,
+        ``readonly_cache``.
+    jobs : int
+        Concurrent transfers.
+    stall_seconds : float
+        A transfer that receives nothing for this long fails (and may be retried).
+    progress : bool, optional
+        Show a tqdm bar (bytes/s); default: only when stderr is a terminal.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, cfg: Config, *, jobs: int = 8,
+                 stall_seconds: float = 60.0, lock_timeout: float = 600.0, progress: bool | None = None) -> None:
+        if jobs < 1:
+            raise ValueError("jobs must be >= 1")
+        self.session = session
+        self.cfg = cfg
+        self.jobs = jobs
+        self.stall_seconds = stall_seconds
+        self.lock_timeout = lock_timeout
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self._slots = asyncio.Semaphore(jobs)
+        self._bar = None
+
+    async def fetch_all(self, files: Iterable[RemoteFile], *, verify_existing_sha1: bool = False) -> DownloadReport:
+        """Make every file present and verified; never raises for one file's failure.
+
+        ``verify_existing_sha1`` also hashes files already present before trusting them
+        (their size is always compared).
+        """
+        files = list(files)
+        if self.cfg.readonly_cache:
+            raise FetchError(f"CRDS_READONLY_CACHE is set: not downloading {len(files)} file(s)")
+        started = time.monotonic()
+        total = sum(f.size or 0 for f in files)
+        bar_cm = contextlib.nullcontext()
+        if self.progress and files:
+            from tqdm import tqdm
+
+            bar_cm = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="sync",
+                          file=sys.stderr, leave=False)
+        with bar_cm as bar:
+            self._bar = bar
+            try:
+                outcomes = await asyncio.gather(*(self._fetch_one(f, verify_existing_sha1) for f in files))
+            finally:
+                self._bar = None
+        return DownloadReport(list(outcomes), time.monotonic() - started)
+
+    async def _fetch_one(self, remote: RemoteFile, verify_existing_sha1: bool) -> Outcome:
+        outcome = Outcome(remote.name, remote.path, "failed")
+        try:
+            remote.path.parent.mkdir(parents=True, exist_ok=True)
+            async with file_lock(remote.path, timeout=self.lock_timeout):
+                _remove_stale_parts(remote.path)
+                if _is_complete(remote.path, remote, verify_existing_sha1):
+                    outcome.status = "cached"
+                    self._advance(remote.size or 0)
+                    return outcome
+                await self._transfer_with_retries(remote, outcome)
+        except FetchError as exc:
+            outcome.status, outcome.error = "failed", str(exc)
+        except OSError as exc:
+            outcome.status, outcome.error = "failed", f"{remote.path}: {exc.strerror or exc}"
+        if outcome.status == "failed":
+            log.error("%s", outcome.error)
+        return outcome
+
+    async def _transfer_with_retries(self, remote: RemoteFile, outcome: Outcome) -> None:
+        attempts = max(1, self.cfg.retry_count)
+        for attempt in range(1, attempts + 1):
+            outcome.attempts = attempt
+            try:
+                async with self._slots:
+                    outcome.nbytes = await self._transfer(remote)
+                outcome.status = "downloaded"
+                return
+            except FetchError as exc:
+                if attempt == attempts:
+                    raise
+                log.info("%s: attempt %d of %d failed: %s", remote.name, attempt, attempts, exc)
+            await asyncio.sleep(self.cfg.retry_delay_seconds)
+
+    async def _transfer(self, remote: RemoteFile) -> int:
+        """One attempt: stream to a temp file, verify, rename; returns the byte count."""
+        part = remote.path.with_name(f".{remote.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+        limit = remote.size if (remote.size is not None and self.cfg.download_lengths) else _UNSIZED_LIMIT
+        digest = hashlib.sha1()
+        received = 0
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.stall_seconds, sock_read=self.stall_seconds)
+        try:
+            try:
+                async with self.session.get(remote.url, timeout=timeout) as resp:
+                    if resp.status != 200:
+                        raise FetchError(f"{remote.name}: HTTP {resp.status} from {remote.url}")
+                    with open(part, "wb") as out:
+                        async for chunk in resp.content.iter_chunked(_CHUNK):
+                            received += len(chunk)
+                            if received > limit:
+                                raise DownloadChecksumError(
+                                    f"{remote.name}: server sent more than the {limit} bytes it announced; aborted")
+                            digest.update(chunk)
+                            out.write(chunk)
+                            self._advance(len(chunk))
+            except asyncio.TimeoutError as exc:
+                raise FetchTimeout(f"{remote.name}: no data from {remote.url} for {self.stall_seconds:g} s") from exc
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                raise FetchError(f"{remote.name}: transfer from {remote.url} failed: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+            self._verify(remote, received, digest.hexdigest())
+            os.replace(part, remote.path)  # same directory: atomic
+            return received
+        except BaseException:
+            self._advance(-received)
+            raise
+        finally:
+            # Plain unlink in finally: runs even when the task is cancelled.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+
+    def _verify(self, remote: RemoteFile, received: int, sha1: str) -> None:
+        if self.cfg.download_lengths and remote.size is not None and received != remote.size:
+            raise DownloadChecksumError(
+                f"{remote.name}: downloaded {received} bytes but the server's size is {remote.size}")
+        if self.cfg.download_checksums and remote.sha1 and sha1 != remote.sha1:
+            raise DownloadChecksumError(
+                f"{remote.name}: downloaded sha1 {sha1} does not match the server's {remote.sha1}")
+
+    def _advance(self, nbytes: int) -> None:
+        if self._bar is not None and nbytes:
+            self._bar.update(nbytes)
+
+
+def _remove_stale_parts(target: Path) -> None:
+    """Temp files of ``target`` left by a crashed process; safe: we hold its lock."""
+    with contextlib.suppress(OSError):
+        for stale in target.parent.glob(f".{target.name}.*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+
+def make_urls(base_urls: dict[str, str], kind_of: Callable[[str], str]) -> Callable[[str], str]:
+    """``name -> URL`` from ``{kind: base URL}`` (kind = mappings/references/config)."""
+    def url(name: str) -> str:
+        base = base_urls[kind_of(name)]
+        return base if base.endswith(name) else base.rstrip("/") + "/" + name
+    return url
