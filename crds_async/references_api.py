@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .config import OBSERVATORIES, Config, config_from_env
-from .errors import ConfigError, FetchError, LookupFailure
+from .errors import ConfigError, FetchError, LookupFailure, RulesError
 from .rules.contexts import observatory_of_spec
 
 __all__ = ["getreferences", "agetreferences"]
@@ -95,6 +95,23 @@ async def _cache_references(cfg: Config, observatory: str, context: str | None,
         return {name: fetch_references.reference_path(cfg, observatory, name) for name in names}
 
 
+def _recommend(parameters: Mapping[str, object], reftypes: list[str] | None, context: str | None,
+               observatory: str, fast: bool, cfg: Config) -> dict[str, object]:
+    from .api import getrecommendations
+
+    return getrecommendations(parameters, context=context, reftypes=reftypes, observatory=observatory,
+                              fast=fast, cfg=cfg)
+
+
+async def _sync_rules(cfg: Config, observatory: str, context: str | None) -> None:
+    """Fetch the context's mappings and the server configuration into the cache."""
+    from .fetch.sync import SyncOptions, run_sync
+
+    result = await run_sync(cfg, observatory, SyncOptions(contexts=[context] if context else [], progress=False))
+    if result.errors:
+        raise FetchError(f"syncing the rules of {context or observatory} failed: {result.errors[0]}")
+
+
 async def agetreferences(
     parameters: Mapping[str, object],
     reftypes: Iterable[str] | None = None,
@@ -131,12 +148,19 @@ async def agetreferences(
     LookupFailure
         Some type's lookup failed (other than ``n/a``).
     """
-    from .api import getrecommendations
-
     cfg = cfg or config_from_env()
     obs = _observatory(observatory, context, cfg)
-    bestrefs = getrecommendations(parameters, context=context, reftypes=list(reftypes) if reftypes else None,
-                                  observatory=obs, fast=fast)
+    types = list(reftypes) if reftypes else None
+    try:
+        bestrefs = _recommend(parameters, types, context, obs, fast, cfg)
+    except (RulesError, ConfigError) as exc:
+        # Like the reference (which dumps mappings on IOError and retries): rules or the
+        # server configuration may simply not be cached yet.  Only with a server to ask.
+        if not cfg.server_url or cfg.readonly_cache or cfg.mode == "local":
+            raise
+        log.info("rules not usable from the cache (%s); syncing them from %s", exc, cfg.server_url)
+        await _sync_rules(cfg, obs, context)
+        bestrefs = _recommend(parameters, types, context, obs, fast, cfg)
     wanted = _wanted_files(bestrefs)
     paths = await _cache_references(cfg, obs, context, wanted) if wanted else {}
     return _localized(bestrefs, paths)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from crds_async.errors import ConfigError, LookupFailure
@@ -54,3 +56,114 @@ async def test_sync_twin_refuses_a_running_loop() -> None:
     with pytest.raises(ConfigError, match="agetreferences"):
         getreferences({"INSTRUME": "COS"}, context="hst_0729.pmap")
     assert callable(agetreferences)
+
+
+# --------------------------------------------------------------------------- end to end
+CORPUS_FILES = ("i1b480y8q_raw.fits", "i1o7b7ghq_raw.fits")   # all answers are files or NOT FOUND n/a
+FAILING_FILE = "i04bzq0vq_raw.fits"                           # biasfile: a real NOT FOUND
+
+
+def _fits_header(path) -> dict[str, str]:
+    """Cards of every HDU, first value wins, values as text (what the pipeline passes)."""
+    from astropy.io import fits
+
+    header: dict[str, str] = {}
+    with fits.open(path) as hdus:
+        for hdu in hdus:
+            for card in hdu.header.cards:
+                if card.keyword and card.keyword not in ("COMMENT", "HISTORY", ""):
+                    header.setdefault(card.keyword, str(card.value))
+    return header
+
+
+@pytest.fixture
+async def served(tmp_path, expected_hst):
+    """The project's server over a cache with the real hst rules and stand-in reference files."""
+    import hashlib
+    import os
+    import shutil
+
+    pytest.importorskip("crds_async.api")
+    from crds_async.fetch.server import CrdsServer, run_server
+
+    from .conftest import CACHE
+
+    root = tmp_path / "served"
+    shutil.copytree(CACHE / "config" / "hst", root / "config" / "hst")
+    (root / "mappings").mkdir()
+    (root / "mappings" / "hst").symlink_to(CACHE / "mappings" / "hst")
+    refdir = root / "references" / "hst"
+    refdir.mkdir(parents=True)
+    sha1 = {}
+    for dataset in CORPUS_FILES + (FAILING_FILE,):
+        for answer in expected_hst[dataset].values():
+            if not answer.startswith("NOT FOUND"):
+                data = answer.encode() + os.urandom(256)
+                (refdir / answer).write_bytes(data)
+                sha1[answer] = hashlib.sha1(data).hexdigest()
+    server = CrdsServer(root, "hst")
+    runner = await run_server(server)
+    try:
+        yield server, sha1
+    finally:
+        await runner.cleanup()
+
+
+def _client_cfg(tmp_path, url: str):
+    from crds_async.config import config_from_env
+
+    empty = tmp_path / "client_cache"
+    empty.mkdir()
+    return config_from_env({"CRDS_PATH": str(empty), "CRDS_SERVER_URL": url, "CRDS_MODE": "auto"}), empty
+
+
+async def test_into_an_empty_cache_returns_verified_files(served, tmp_path, corpus, expected_hst) -> None:
+    import hashlib
+
+    server, sha1 = served
+    cfg, empty = _client_cfg(tmp_path, server.base_url)
+    for dataset in CORPUS_FILES:
+        header = _fits_header(corpus / "hst" / dataset)
+        result = await agetreferences(header, context="hst_0729.pmap", observatory="hst", cfg=cfg)
+        expected = expected_hst[dataset]
+        assert set(result) == set(expected)
+        for reftype, answer in expected.items():
+            if answer == "NOT FOUND n/a":
+                assert result[reftype] == answer
+                continue
+            path = Path(result[reftype])
+            assert path.name == answer
+            assert path.is_file() and empty in path.parents
+            assert hashlib.sha1(path.read_bytes()).hexdigest() == sha1[answer]
+    assert (empty / "mappings" / "hst" / "hst_0729.pmap").is_file()
+
+
+async def test_real_not_found_raises_after_sync(served, tmp_path, corpus, expected_hst) -> None:
+    server, _sha1 = served
+    cfg, _empty = _client_cfg(tmp_path, server.base_url)
+    header = _fits_header(corpus / "hst" / FAILING_FILE)
+    expected = expected_hst[FAILING_FILE]["biasfile"]
+    with pytest.raises(LookupFailure) as info:
+        await agetreferences(header, context="hst_0729.pmap", observatory="hst", cfg=cfg)
+    assert str(info.value) == f"Error determining best reference for 'biasfile'  =  {expected[len('NOT FOUND'):]}"
+
+
+def test_blocking_twin_uses_cached_files(cache_copy, corpus, expected_hst) -> None:
+    """getreferences() with every answer already cached: no server needed, paths returned."""
+    pytest.importorskip("crds_async.api")
+    from crds_async.config import config_from_env
+
+    dataset = CORPUS_FILES[0]
+    refdir = cache_copy / "references" / "hst"
+    refdir.mkdir(parents=True, exist_ok=True)
+    for answer in expected_hst[dataset].values():
+        if not answer.startswith("NOT FOUND"):
+            (refdir / answer).write_bytes(b"cached")
+    cfg = config_from_env({"CRDS_PATH": str(cache_copy), "CRDS_MODE": "local"})
+    result = getreferences(_fits_header(corpus / "hst" / dataset), context="hst_0729.pmap",
+                           observatory="hst", cfg=cfg)
+    for reftype, answer in expected_hst[dataset].items():
+        if answer.startswith("NOT FOUND"):
+            assert result[reftype] == answer
+        else:
+            assert Path(result[reftype]).read_bytes() == b"cached" and Path(result[reftype]).name == answer
