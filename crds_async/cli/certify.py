@@ -6,7 +6,6 @@ Exit 0 when every mapping is sound, 1 when any problem was found.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from .inspect_common import (
 )
 
 EXIT_CLEAN, EXIT_PROBLEMS = 0, 1
-_SAFE_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,255}$")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,17 +40,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_certify)
 
 
-def reference_locator(reference_dir: Path):
-    """``f(name, rmap_header) -> bool``: is the reference in a flat or per-instrument cache?"""
+def reference_locator(cfg, observatory: str):
+    """``f(name, rmap_header) -> bool``: is the reference in the cache (flat or per-instrument)?"""
+    from ..errors import CrdsError
+    from ..fetch.layout import reference_path
 
     def exists(name: str, header: dict) -> bool:
-        if not _SAFE_FILE.match(name) or ".." in name:
+        try:
+            return reference_path(cfg, observatory, name).is_file()
+        except CrdsError:  # not a plain reference file name
             return False
-        if (reference_dir / name).is_file():
-            return True
-        instrument = str(header.get("instrument", "")).lower()
-        return bool(instrument) and _SAFE_FILE.match(instrument) is not None and \
-            (reference_dir / instrument / name).is_file()
 
     return exists
 
@@ -106,7 +103,7 @@ def run_certify(args: argparse.Namespace) -> int:
             return None
         return read
 
-    reference_exists = reference_locator(cfg.reference_dir(obs)) if args.check_references else None
+    reference_exists = reference_locator(cfg, obs) if args.check_references else None
     report: dict[str, list[str]] = {}
     for path in _progress(paths):
         problems = certify_mapping(path, mapping_exists=mapping_locator(path.parent),

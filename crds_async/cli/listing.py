@@ -8,7 +8,6 @@ server.  ``--mappings``/``--references`` print the same sets as the reference's
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from .inspect_common import (
 )
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
-_SAFE_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,255}$")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -175,17 +173,10 @@ def _list_context_files(cfg, args) -> None:
 
 
 def _reference_path(cfg, obs: str, name: str) -> Path:
-    """Where a reference lives in the cache (flat or per-instrument layout)."""
-    if not _SAFE_FILE.match(name) or ".." in name:
-        raise ConfigError(f"{name!r} is not a plain reference file name")
-    root = cfg.reference_dir(obs)
-    flat = root / name
-    if flat.exists():
-        return flat
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else ():
-        if (sub / name).exists():
-            return sub / name
-    return flat
+    """Where a reference lives in the cache (flat or per-instrument layout); checks the name."""
+    from ..fetch.layout import reference_path
+
+    return reference_path(cfg, obs, name)
 
 
 def _locate(cfg, obs: str | None, name: str) -> Path:
