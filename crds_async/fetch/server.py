@@ -273,7 +273,7 @@ class CrdsServer:
             raise web.HTTPInternalServerError(text="injected fault")
         if request.transport is not None:
             request.transport.abort()
-        raise ConnectionResetError("injected reset")
+        return web.Response(status=500)  # never reaches the client: the connection is gone
 
     async def _send_file(self, request: web.Request, path: Path, fault: str | None) -> web.StreamResponse:
         size = os.path.getsize(path)

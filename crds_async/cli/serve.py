@@ -1,0 +1,66 @@
+"""``crds-batch serve``: a CRDS-protocol server over a cache directory (site mirror, test double).
+
+Runs until interrupted.  Fault options make it misbehave on purpose, for tests and
+benchmarks of clients: ``--latency``, ``--bandwidth``, ``--fault-rate`` with ``--faults``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a CRDS cache over the CRDS protocol (JSON-RPC + file downloads)",
+        description="Serve CACHE over the CRDS client protocol: POST /json/<method>/<id>/ and "
+        "GET /unchecked_get/{mappings,references,config}/<obs>/<name>.",
+    )
+    parser.add_argument("--cache", required=True, type=Path, help="CRDS cache root to serve")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (0: any free port; default 8080)")
+    parser.add_argument("--observatory", default=None, help="observatory get_server_info describes")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument("--bandwidth", type=float, default=0.0,
+                        help="total bytes/s for all downloads together (0: unlimited)")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="probability of a fault per request")
+    parser.add_argument("--faults", default="error500,reset,truncate,corrupt,stall",
+                        help="comma-separated fault kinds: error500,reset,truncate,corrupt,stall")
+    parser.add_argument("--stall-seconds", type=float, default=30.0, help="how long a stall fault lasts")
+    parser.add_argument("--fault-rpc", action="store_true", help="also inject error500/reset into JSON-RPC")
+    parser.add_argument("--seed", type=int, default=None, help="seed for the fault sequence")
+    parser.set_defaults(handler=run_serve_command)
+
+
+def run_serve_command(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..fetch.faults import FaultPlan
+    from ..fetch.server import CrdsServer, run_server
+
+    try:
+        faults = FaultPlan(latency=args.latency, bandwidth=args.bandwidth, rate=args.fault_rate,
+                           kinds=tuple(k for k in args.faults.split(",") if k), stall_seconds=args.stall_seconds,
+                           rpc=args.fault_rpc, seed=args.seed)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    server = CrdsServer(args.cache, args.observatory, faults)
+
+    async def main() -> int:
+        runner = await run_server(server, args.host, args.port)
+        counts = {o: len(c.entries) for o, c in server.catalogues.items()}
+        # The first line is machine-readable: tests and benchmarks read the URL from it.
+        print(f"serving {server.cache} at {server.base_url} ({counts})", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        print("crds-batch serve: stopped", file=sys.stderr)
+        return 0
