@@ -167,7 +167,7 @@ class CrdsClient:
             message = error.get("message", error) if isinstance(error, dict) else error
             raise ServiceError(f"CRDS jsonrpc failure {method!r} {html.unescape(str(message))}")
         try:
-            return crds_decode(reply.get("result"))
+            return crds_decode(reply.get("result"), MAX_REPLY_BYTES)
         except FetchError as exc:
             raise ServiceError(f"CRDS jsonrpc failure {method!r}: {exc}") from None
 

@@ -62,7 +62,7 @@ async def test_sync_into_empty_cache_then_rerun_downloads_nothing(served, tmp_pa
 
 async def test_mixed_faults_at_30_percent_end_verified_or_reported(served, tmp_path):
     cache, contents = served
-    server, runner = await _start(cache, rate=0.3, seed=7, stall_seconds=5.0)
+    server, runner = await _start(cache, rate=0.3, seed=7, stall_seconds=1.0)
     try:
         cfg = client_config(tmp_path / "client", server.base_url, retry_count=4, retry_delay_seconds=0.0)
         async with CacheFetcher(cfg, "hst", jobs=8, progress=False, stall_seconds=0.5) as fetcher:
