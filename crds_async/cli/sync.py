@@ -71,8 +71,9 @@ def run_sync_command(args: argparse.Namespace) -> int:
         observatory = args.observatory or await sync_observatory(cfg, options)
         result = await run_sync(cfg, observatory, options)
         mb = result.downloaded_bytes / 1e6
-        rate = mb / result.seconds if result.seconds > 0 else 0.0
-        print(f"{observatory}: {len(result.downloaded)} downloaded ({mb:.1f} MB, {rate:.1f} MB/s), "
+        rate = mb / result.transfer_seconds if result.transfer_seconds > 0 else 0.0
+        print(f"{observatory}: {len(result.downloaded)} downloaded ({mb:.1f} MB, {rate:.2f} MB/s while "
+              f"transferring), "
               f"{len(result.cached)} already cached, {len(result.failed)} failed, "
               f"{result.checked} checked, {len(result.purged)} purged, {len(result.errors)} error(s) "
               f"in {result.seconds:.2f} s", file=sys.stderr)

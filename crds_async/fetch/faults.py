@@ -78,11 +78,17 @@ class FaultPlan:
 
 
 class TokenBucket:
-    """Shared bandwidth cap: ``take(n)`` waits until ``n`` more bytes may be sent."""
+    """Shared bandwidth cap: ``take(n)`` waits until ``n`` more bytes may be sent.
 
-    def __init__(self, rate: float) -> None:
+    A token bucket: credit accrues at ``rate`` bytes/s up to ``burst_seconds`` worth,
+    as a link's shaper allows a short burst after an idle moment.  Over any interval
+    T at most ``rate * (T + burst_seconds)`` bytes pass.
+    """
+
+    def __init__(self, rate: float, burst_seconds: float = 0.05) -> None:
         self.rate = rate
-        self._next_free = 0.0
+        self.burst = rate * burst_seconds
+        self._next_free = 0.0  # time at which the bucket is empty with nothing reserved
         self._lock = asyncio.Lock()
 
     async def take(self, nbytes: int) -> None:
@@ -91,7 +97,8 @@ class TokenBucket:
         loop = asyncio.get_running_loop()
         async with self._lock:
             now = loop.time()
-            start = max(now, self._next_free)
+            # Unused credit from an idle moment, capped at the burst size.
+            start = max(now - self.burst / self.rate, self._next_free)
             self._next_free = start + nbytes / self.rate
             delay = self._next_free - now
         if delay > 0:

@@ -66,6 +66,8 @@ class SyncResult:
     cached: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     downloaded_bytes: int = 0
+    #: time spent in download batches (first request to last byte), for transfer rates
+    transfer_seconds: float = 0.0
     checked: int = 0
     purged: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -138,6 +140,7 @@ def _dataset_references(cfg: Config, observatory: str, contexts: list[str], data
 
 
 def _record(result: SyncResult, report, refused: dict[str, str]) -> None:
+    result.transfer_seconds += report.seconds
     for outcome in report.outcomes:
         if outcome.status == "downloaded":
             result.downloaded.append(outcome.name)
