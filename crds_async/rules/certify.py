@@ -36,6 +36,8 @@ _CHILD_KIND = {"pmap": "imap", "imap": "rmap"}
 _PARKEY = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$")
 _VERSION = re.compile(r"^\d{1,8}(\.\d{1,8}(\.\d{1,8})?)?[A-Za-z0-9_+\-.]{0,128}$")
 _MAX_TEXT = 256 * 1024 * 1024
+#: Keys the reference adds to every JWST rmap's required parkeys.
+_JWST_EXTRA_KEYS = ("META.VISIT.TSOVISIT", "META.INSTRUMENT.LAMP_STATE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +223,7 @@ def certify_mapping(
     problems.extend(_check_header(parsed, kind, filename))
     problems.extend(_duplicate_keys(ast.parse(text), filename))
     if kind == "rmap":
+        problems.extend(_check_expressions(parsed.header, filename))
         problems.extend(_check_rmap_selector(parsed, filename))
         if reference_exists is not None:
             problems.extend(_check_references(parsed, filename, reference_exists))
@@ -270,6 +273,49 @@ def _check_header(parsed: ParsedMapping, kind: str, filename: str) -> Iterator[P
     for name in names:
         if not isinstance(name, str) or not _PARKEY.match(name):
             yield Problem(filename, "parkey", f"parkey name {name!r} is not a legal keyword name")
+
+
+def _expression_sources(header: dict) -> Iterator[tuple[str, str]]:
+    """``(where, source)`` of every relevance/omit expression the rmap header defines."""
+    for field in ("rmap_relevance", "rmap_omit"):
+        value = header.get(field)
+        if isinstance(value, str):
+            yield field, value
+    relevance = header.get("parkey_relevance")
+    if isinstance(relevance, dict):
+        for parkey, value in relevance.items():
+            if isinstance(value, str):
+                yield f"parkey_relevance[{parkey!r}]", value
+
+
+def _check_expressions(header: dict, filename: str) -> Iterator[Problem]:
+    """Parenthesised expressions must compile in the rules' expression language.
+
+    Bare words (``ALWAYS``, ``True``) are lower-cased by the reference before use and
+    only ever fail softly at evaluation time, so they are not flagged here.
+    """
+    from .expressions import compile_expression
+
+    parkey = header.get("parkey")
+    names = [p for level in parkey if isinstance(level, tuple) for p in level] if isinstance(parkey, tuple) else []
+    extra = header.get("extra_keys")
+    names += list(extra) if isinstance(extra, tuple) else []
+    names.append(header.get("reffile_switch"))
+    if str(header.get("observatory", "")).lower() == "jwst":
+        names += list(_JWST_EXTRA_KEYS)
+    # The reference rewrites the rmap's required dotted parkeys to their _ form first.
+    dotted = sorted({p for p in names if isinstance(p, str) and "." in p}, key=len, reverse=True)
+    for where, source in _expression_sources(header):
+        text = source.strip()
+        if not (text.startswith("(") and text.endswith(")")):
+            continue
+        for name in dotted:
+            text = text.replace(name, name.replace(".", "_"))
+        try:
+            compile_expression(text, f"{filename} {where}")
+        except CrdsError as exc:
+            yield Problem(filename, "value", f"{where} {source!r} is not a valid expression: "
+                          f"{_strip_prefix(str(exc), filename)}")
 
 
 def _check_rmap_selector(parsed: ParsedMapping, filename: str) -> list[Problem]:

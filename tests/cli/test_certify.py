@@ -88,6 +88,8 @@ BROKEN = {
                      True, "parkey", "names 3"),
     "bad useafter date": (lambda t: t.replace("'2009-05-11 00:00:00' : 'u7d", "'2009-13-11 00:00:00' : 'u7d"),
                           True, "value", "2009-13-11"),
+    "bad relevance expression": (lambda t: t.replace('(TDSCORR != "OMIT")', '(TDSCORR.lower() != "OMIT")'),
+                                 True, "value", "rmap_relevance"),
     "missing header key": (lambda t: t.replace("    'filekind' : 'TDSTAB',\n", ""), True, "header", "filekind"),
 }
 
