@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, CrdsError, RulesError
+from ..errors import ConfigError, CrdsError
 from .inspect_common import (
     add_observatory_arg,
     load_config,
@@ -215,18 +215,48 @@ def _cat_files(cfg, names, files) -> int:
     return status
 
 
-def _dataset_headers(cfg, args) -> int:
-    """The header each dataset gives the rules: conditioned, cut down to the context's parkeys."""
-    from ..headers import read_header
-    from ..rules.dataset_view import rules_view
+def rules_view(cfg, raw: dict[str, str], file_format: str, context_specs,
+               observatory: str | None) -> dict[str, object]:
+    """The parameters the rules see for one dataset (the reference's ``get_minimum_header``).
 
+    ``raw`` is the dataset's merged header (``headers.read_header``); it is completed as
+    the reference's reader does, conditioned, renamed to the rules' vocabulary, then cut
+    down to the keywords the instrument's rules use (missing ones ``UNDEFINED``).
+    """
+    from ..instruments import context_instrument, dataset_header, header_instrument, personality
+    from ..instruments.common import observatory_of_instrument
+    from ..rules.conditioning import condition_header
+    from ..rules.inspect import minimize_header, required_parkeys
+
+    header = dataset_header(raw, file_format)
+    if observatory is None:
+        named = header_instrument(header)
+        observatory = observatory_of_instrument(named) if named else None
+    obs = observatory or pick_observatory(cfg, list(context_specs or []))
+    context = resolve_mapping_specs(cfg, obs, context_specs)[0]
+    store = mapping_store(cfg, obs)
+    pmap = store.load(context)
+    personal = personality(obs)
+    conditioned = personal.to_parkeys(condition_header(personal.input_parameters(header)))
+    instrument_key = str(pmap.header["parkey"][0])
+    instruments = {str(k).lower(): v for k, v in pmap.selector.items()}
+    instrument = context_instrument(conditioned, instrument_key, context, instruments)
+    keys = required_parkeys(store, instruments[instrument]) + [instrument_key]
+    return {"context": context, "instrument": instrument, "parameters": minimize_header(conditioned, keys)}
+
+
+def _dataset_headers(cfg, args) -> int:
+    """Print the parameters the rules would see for each dataset file."""
     status = EXIT_OK
     out: dict[str, object] = {}
-    obs_hint = list(args.contexts or [])
     for name in args.dataset_headers:
         try:
-            header = read_header(Path(name))
-            view = rules_view(cfg, header, args.contexts, args.observatory or cfg.observatory, obs_hint)
+            from ..headers import read_header
+
+            path = Path(name)
+            file_format = "ASDF" if path.suffix.lower() == ".asdf" else "FITS"
+            view = rules_view(cfg, read_header(path), file_format, args.contexts,
+                              args.observatory or cfg.observatory)
         except CrdsError as exc:
             print(f"crds-batch list: error: {exc}", file=sys.stderr)
             status = EXIT_PROBLEMS
@@ -238,6 +268,4 @@ def _dataset_headers(cfg, args) -> int:
                 print(f"\t{key} = {view['parameters'][key]!r}")
     if args.json:
         print_json(out)
-    if not out and status == EXIT_OK:
-        raise RulesError("no dataset headers could be read")
     return status

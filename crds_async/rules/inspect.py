@@ -27,7 +27,12 @@ __all__ = [
     "selector_reference_names",
     "match_item",
     "file_matches",
+    "required_parkeys",
+    "minimize_header",
 ]
+
+#: Keys the reference adds to the required parkeys of every JWST rmap.
+JWST_EXTRA_KEYS = ("META.VISIT.TSOVISIT", "META.INSTRUMENT.LAMP_STATE")
 
 #: Selections that name no file: "not applicable" and "omit" markers.
 SPECIAL_VALUES = frozenset({"N/A", "TEMP_N/A", "n/a", "temp_n/a", "OMIT", "TEMP_OMIT", "omit"})
@@ -133,6 +138,43 @@ def selector_reference_names(selector: object) -> set[str]:
         members = leaf if isinstance(leaf, tuple) else tuple(leaf.values()) if isinstance(leaf, dict) else (leaf,)
         names.update(m for m in members if isinstance(m, str) and not is_special_value(m))
     return names
+
+
+# --------------------------------------------------------------------------- required parkeys
+def _rmap_required(header: dict) -> list[str]:
+    names = [p for level in parkey_levels(header) for p in level]
+    switch = header.get("reffile_switch")
+    if isinstance(switch, str) and switch.upper() != "NONE":
+        names.append(switch.upper())
+    extra = header.get("extra_keys", ())
+    names.extend(str(k) for k in (extra if isinstance(extra, tuple) else (extra,)))
+    if str(header.get("observatory", "")).lower() == "jwst":
+        names.extend(JWST_EXTRA_KEYS)
+    return names
+
+
+def required_parkeys(store: MappingStore, mapping: str) -> list[str]:
+    """Dataset keywords the rules of ``mapping`` (an .imap or .rmap) look at, sorted.
+
+    For an imap: its own parkey (``REFTYPE``) and extra keys plus, for every rmap it
+    selects, the rmap's parkeys, ``reffile_switch`` and ``extra_keys``.
+    """
+    header = store.load(mapping).header
+    if mapping_kind(mapping) == "rmap":
+        return sorted(set(_rmap_required(header)))
+    names: set[str] = set()
+    parkey = header.get("parkey", ())
+    names.update(str(p) for p in (parkey if isinstance(parkey, tuple) else (parkey,)))
+    extra = header.get("extra_keys", ())
+    names.update(str(k) for k in (extra if isinstance(extra, tuple) else (extra,)))
+    for child in store.children(mapping):
+        names.update(_rmap_required(store.load(child).header))
+    return sorted(names)
+
+
+def minimize_header(header: Mapping[str, str], keys: Iterable[str]) -> dict[str, str]:
+    """``header`` cut down to ``keys``; a missing key is ``UNDEFINED`` (looked up lower then upper case)."""
+    return {key: header.get(key.lower(), header.get(key.upper(), "UNDEFINED")) for key in keys}
 
 
 # --------------------------------------------------------------------------- matches

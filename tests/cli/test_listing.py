@@ -110,3 +110,55 @@ def test_cat_mapping_and_reference(capsys) -> None:
 
 def test_nothing_to_list_is_a_usage_error(capsys) -> None:
     assert main(["list"]) == 2
+
+
+MINIMUM_HEADER_SCRIPT = """
+import json, sys
+import crds
+context, files = sys.argv[1], sys.argv[2:]
+pmap = crds.get_cached_mapping(context)
+out = {}
+for f in files:
+    try:
+        out[f] = pmap.get_minimum_header(f)
+    except Exception as exc:
+        out[f] = "error: " + str(exc)
+print(json.dumps(out))
+"""
+
+
+@needs_reference
+@pytest.mark.parametrize("obs, context", [("hst", "hst_0729.pmap"), ("jwst", "jwst_0541.pmap")])
+def test_dataset_parameters_as_reference(obs: str, context: str) -> None:
+    """The parameters the rules see equal the reference's get_minimum_header on corpus files."""
+    from crds_async.cli.listing import rules_view
+    from crds_async.config import config_from_env
+
+    from ..test_references_api import _fits_header
+
+    files = sorted(str(p) for p in (CORPUS / obs).glob("*.fits"))[::12]
+    env = dict(os.environ, CRDS_PATH=str(CACHE), CRDS_MODE="local", CRDS_SERVER_URL=SERVERS[obs],
+               CRDS_READONLY_CACHE="1")
+    proc = subprocess.run([sys.executable, "-c", MINIMUM_HEADER_SCRIPT, context, *files], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = json.loads(proc.stdout.splitlines()[-1])
+    cfg = config_from_env({"CRDS_PATH": str(CACHE), "CRDS_MODE": "local"})
+    assert sum(isinstance(v, dict) for v in expected.values()) >= 20
+    for f in files:
+        view = rules_view(cfg, _fits_header(f), "FITS", [context], obs)
+        assert view["parameters"] == expected[f], f
+
+
+def test_dataset_headers_cli(capsys) -> None:
+    pytest.importorskip("crds_async.headers", reason="needs headers.read_header")
+    from crds_async import headers
+
+    if not hasattr(headers, "read_header"):
+        pytest.skip("headers.read_header not landed yet")
+    dataset = sorted((CORPUS / "hst").glob("*.fits"))[0]
+    assert main(["list", "--json", "--dataset-headers", str(dataset), "--contexts", "hst_0729.pmap"]) == 0
+    view = json.loads(capsys.readouterr().out)[str(dataset)]
+    assert view["context"] == "hst_0729.pmap"
+    assert view["parameters"]["INSTRUME"].lower() == view["instrument"]
+    assert "DATE-OBS" in view["parameters"]
