@@ -1,11 +1,11 @@
 """Verified, bounded-parallel downloads into the cache.
 
-For each file: take its per-file lock (:mod:`.locks`), skip it if a complete copy
-is already there (another process may just have finished it), else stream it
-into a hidden temp file beside the target while hashing, check size and sha1
-against the server's catalogue, and ``os.replace`` it into place.  A file under
-its final name is therefore always complete and verified; a crash leaves only a
-hidden ``.<name>.<pid>.<hex>.part`` file, removed by the next holder of the lock.
+For each file: take its per-file lock (:mod:`.locks`: the hidden temp file
+``.<name>.part`` beside the target), skip it if a complete copy is already there
+(another process may just have finished it), else stream into the temp file while
+hashing, check size and sha1 against the server's catalogue, and ``os.replace`` it
+into place.  A file under its final name is therefore always complete and
+verified; a crash leaves only the hidden temp file, reused by the next holder.
 At most ``jobs`` transfers run at once; retries (``CRDS_CLIENT_RETRY_*``) do not
 hold a transfer slot while they wait.
 """
@@ -17,10 +17,9 @@ import contextlib
 import hashlib
 import logging
 import os
-import secrets
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import aiohttp
 
 from ..config import Config
 from ..errors import DownloadChecksumError, FetchError, FetchTimeout
-from .locks import file_lock
+from .locks import PartFile, part_file_lock
 
 __all__ = ["RemoteFile", "Outcome", "DownloadReport", "Downloader", "file_sha1", "remote_file"]
 
@@ -144,6 +143,7 @@ class Downloader:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self._slots = asyncio.Semaphore(jobs)
         self._bar = None
+        self._stale_parts: dict[Path, list[Path]] = {}
 
     async def fetch_all(self, files: Iterable[RemoteFile], *, verify_existing_sha1: bool = False) -> DownloadReport:
         """Make every file present and verified; never raises for one file's failure.
@@ -174,13 +174,12 @@ class Downloader:
         outcome = Outcome(remote.name, remote.path, "failed")
         try:
             remote.path.parent.mkdir(parents=True, exist_ok=True)
-            async with file_lock(remote.path, timeout=self.lock_timeout):
-                _remove_stale_parts(remote.path)
+            async with part_file_lock(remote.path, timeout=self.lock_timeout) as part:
                 if _is_complete(remote.path, remote, verify_existing_sha1):
                     outcome.status = "cached"
                     self._advance(remote.size or 0)
                     return outcome
-                await self._transfer_with_retries(remote, outcome)
+                await self._transfer_with_retries(remote, part, outcome)
         except FetchError as exc:
             outcome.status, outcome.error = "failed", str(exc)
         except OSError as exc:
@@ -189,13 +188,13 @@ class Downloader:
             log.error("%s", outcome.error)
         return outcome
 
-    async def _transfer_with_retries(self, remote: RemoteFile, outcome: Outcome) -> None:
+    async def _transfer_with_retries(self, remote: RemoteFile, part: PartFile, outcome: Outcome) -> None:
         attempts = max(1, self.cfg.retry_count)
         for attempt in range(1, attempts + 1):
             outcome.attempts = attempt
             try:
                 async with self._slots:
-                    outcome.nbytes = await self._transfer(remote)
+                    outcome.nbytes = await self._transfer(remote, part)
                 outcome.status = "downloaded"
                 return
             except FetchError as exc:
@@ -204,9 +203,8 @@ class Downloader:
                 log.info("%s: attempt %d of %d failed: %s", remote.name, attempt, attempts, exc)
             await asyncio.sleep(self.cfg.retry_delay_seconds)
 
-    async def _transfer(self, remote: RemoteFile) -> int:
-        """One attempt: stream to a temp file, verify, rename; returns the byte count."""
-        part = remote.path.with_name(f".{remote.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    async def _transfer(self, remote: RemoteFile, part: PartFile) -> int:
+        """One attempt: stream into the locked temp file, verify, rename; returns the byte count."""
         limit = remote.size if (remote.size is not None and self.cfg.download_lengths) else _UNSIZED_LIMIT
         digest = hashlib.sha1()
         received = 0
@@ -216,7 +214,10 @@ class Downloader:
                 async with self.session.get(remote.url, timeout=timeout) as resp:
                     if resp.status != 200:
                         raise FetchError(f"{remote.name}: HTTP {resp.status} from {remote.url}")
-                    with open(part, "wb") as out:
+                    # Leftovers of a failed attempt or of a killed process are discarded first.
+                    os.ftruncate(part.fd, 0)
+                    os.lseek(part.fd, 0, os.SEEK_SET)
+                    with open(part.fd, "wb", closefd=False) as out:
                         async for chunk in resp.content.iter_chunked(_CHUNK):
                             received += len(chunk)
                             if received > limit:
@@ -231,15 +232,13 @@ class Downloader:
                 raise FetchError(f"{remote.name}: transfer from {remote.url} failed: "
                                  f"{type(exc).__name__}: {exc}") from exc
             self._verify(remote, received, digest.hexdigest())
-            os.replace(part, remote.path)  # same directory: atomic
+            if os.fstat(part.fd).st_size != received:  # what we hashed is what the file holds
+                raise DownloadChecksumError(f"{remote.name}: temp file size differs from the bytes received")
+            os.replace(part.path, remote.path)  # same directory: atomic
             return received
         except BaseException:
             self._advance(-received)
             raise
-        finally:
-            # Plain unlink in finally: runs even when the task is cancelled.
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(part)
 
     def _verify(self, remote: RemoteFile, received: int, sha1: str) -> None:
         if self.cfg.download_lengths and remote.size is not None and received != remote.size:
@@ -252,19 +251,3 @@ class Downloader:
     def _advance(self, nbytes: int) -> None:
         if self._bar is not None and nbytes:
             self._bar.update(nbytes)
-
-
-def _remove_stale_parts(target: Path) -> None:
-    """Temp files of ``target`` left by a crashed process; safe: we hold its lock."""
-    with contextlib.suppress(OSError):
-        for stale in target.parent.glob(f".{target.name}.*.part"):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-
-
-def make_urls(base_urls: dict[str, str], kind_of: Callable[[str], str]) -> Callable[[str], str]:
-    """``name -> URL`` from ``{kind: base URL}`` (kind = mappings/references/config)."""
-    def url(name: str) -> str:
-        base = base_urls[kind_of(name)]
-        return base if base.endswith(name) else base.rstrip("/") + "/" + name
-    return url

@@ -8,6 +8,7 @@ decides between computing locally and asking the server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -127,8 +128,9 @@ class CacheFetcher:
         names = sorted({check_name(n, where="download list") for n in names})
         if not names:
             return [], {}
-        info = await self.server_info()
-        infos = await self.client.get_file_info_map(self.observatory, names, ["sha1sum", "size"])
+        # Two round trips at once: on a high-latency link each costs a full RTT.
+        info, infos = await asyncio.gather(
+            self.server_info(), self.client.get_file_info_map(self.observatory, names, ["sha1sum", "size"]))
         files, problems = [], {}
         for name in names:
             try:

@@ -1,10 +1,16 @@
 """One lock per cache file, shared by every process using the cache.
 
-The lock is ``fcntl.flock`` on ``<target>.lock`` beside the target, the same file
-the reference client (crds 14.0.3, ``filelock``) locks, so both cooperate.  The
-lock file is removed while still held; a waiter that then wins a lock on the
-unlinked inode notices (the path no longer names its inode) and tries again.
-Waiting never blocks the event loop: a non-blocking attempt is polled.
+The lock *is* the download's temp file: ``.<name>.part`` beside the target, held
+with ``fcntl.flock``.  Whoever holds it may write it and rename it over the target;
+everyone else waits.  One file per download (not a lock file plus a temp file)
+halves the file creations, which dominate small-file syncs.
+
+The kernel drops a flock when its holder dies, so a process killed mid-download
+leaves a hidden ``.part`` file that the next holder truncates and reuses; nothing
+partial ever appears under the final name.  After a rename the inode we locked is
+the target itself, so a waiter re-checks that the path it opened still names the
+inode it locked and otherwise tries again.  Waiting never blocks the event loop: a
+non-blocking attempt is polled.
 """
 
 from __future__ import annotations
@@ -19,14 +25,36 @@ from pathlib import Path
 
 from ..errors import FetchTimeout
 
-__all__ = ["lock_path", "file_lock"]
+__all__ = ["part_path", "part_file_lock", "PartFile"]
 
 _POLL_SECONDS = 0.02
 
 
-def lock_path(target: Path) -> Path:
-    """The lock file guarding ``target``."""
-    return target.with_name(target.name + ".lock")
+def part_path(target: Path) -> Path:
+    """The temp file (and lock) of ``target``."""
+    return target.with_name(f".{target.name}.part")
+
+
+class PartFile:
+    """A locked temp file: ``fd`` is open for writing, ``path`` names it while we own it."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.inode = os.fstat(fd).st_ino
+
+    def owned(self) -> bool:
+        """True while ``path`` still names the inode we locked (not yet renamed away)."""
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except FileNotFoundError:
+            return False
+
+    def discard(self) -> None:
+        """Remove the temp file if it is still ours."""
+        if self.owned():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
 
 def _try_lock(path: Path) -> int | None:
@@ -41,32 +69,31 @@ def _try_lock(path: Path) -> int | None:
             return fd
     except FileNotFoundError:
         pass
-    # The previous holder removed the file after we opened it: our lock guards nothing.
-    fcntl.flock(fd, fcntl.LOCK_UN)
+    # The previous holder renamed or removed the file after we opened it: start again.
     os.close(fd)
     return None
 
 
 @contextlib.asynccontextmanager
-async def file_lock(target: Path, timeout: float = 600.0) -> AsyncIterator[None]:
-    """Hold the per-file lock of ``target`` for the body of an ``async with``.
+async def part_file_lock(target: Path, timeout: float = 600.0) -> AsyncIterator[PartFile]:
+    """Hold the download lock of ``target``; yields the locked :class:`PartFile`.
+
+    On exit the temp file is removed unless it was renamed over the target.
 
     Raises
     ------
     FetchTimeout
         Another process held the lock for longer than ``timeout`` seconds.
     """
-    path = lock_path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = part_path(target)
     deadline = time.monotonic() + timeout
     while (fd := _try_lock(path)) is None:
         if time.monotonic() > deadline:
-            raise FetchTimeout(f"{target}: another process has held {path.name} for more than {timeout:g} s")
+            raise FetchTimeout(f"{target}: another process has been downloading it for more than {timeout:g} s")
         await asyncio.sleep(_POLL_SECONDS)
+    part = PartFile(path, fd)
     try:
-        yield
+        yield part
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        part.discard()
+        os.close(fd)  # releases the flock
