@@ -101,14 +101,18 @@ def condition_value(value: object) -> str:
     return _condition_text(value)
 
 
-def condition_header(header: Mapping[str, object]) -> dict[str, str]:
+def condition_header(header: Mapping[str, object], *, drop_non_scalars: bool = True) -> dict[str, str]:
     """Upper-case the keys and condition the values; drop values that are not scalars.
 
     Parameters
     ----------
     header : Mapping[str, object]
-        Dataset parameters. Values that are not ``str``, ``int``, ``float`` or ``bool``
-        are dropped, as the reference does before conditioning.
+        Dataset parameters.
+    drop_non_scalars : bool
+        Drop values that are not ``str``, ``int``, ``float`` or ``bool``, as the reference's
+        getrecommendations does when ``fast`` is false. With ``fast=True`` the reference skips
+        that check and conditions every value through ``str()`` (``None`` -> ``'NONE'``):
+        pass False to get that.
 
     Returns
     -------
@@ -119,7 +123,7 @@ def condition_header(header: Mapping[str, object]) -> dict[str, str]:
     return {
         key.upper(): condition_value(value)
         for key, value in header.items()
-        if isinstance(value, SCALAR_TYPES)
+        if not drop_non_scalars or isinstance(value, SCALAR_TYPES)
     }
 
 

@@ -129,6 +129,7 @@ def test_condition_header_equals_reference_filtering_and_conditioning():
         header = {f"{rng.choice(['k', 'K', 'meta.x.'])}{rng.randrange(30)}": rng.choice(values) for _ in range(20)}
         expected = reference_condition_header(check_parameters(header))
         assert condition_header(header) == expected
+        assert condition_header(header, drop_non_scalars=False) == reference_condition_header(header)   # fast=True
 
 
 def test_condition_value_documented_quirks():
