@@ -13,7 +13,7 @@ Every run's cache is checked afterwards: all files present with the right sha1.
 Usage::
 
     .venv/bin/python benchmarks/bench_fetch.py [--files 500] [--size 65536] [--latency 0.05]
-        [--bandwidth 20e6] [--jobs 32] [--skip-reference]
+        [--bandwidth 20e6] [--jobs 64] [--skip-reference]
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--bandwidth", type=float, default=20e6, help="server cap in bytes/s for the MB/s run")
     parser.add_argument("--bandwidth-size", type=int, default=200_000, help="bytes per file for the MB/s run")
-    parser.add_argument("--jobs", type=int, default=32)
+    parser.add_argument("--jobs", type=int, default=64)
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args()
 
