@@ -14,6 +14,9 @@ Dataset headers
         UnknownInstrumentError when no key names one.
     ``header_instrument(header) -> str | None``
         The instrument a header names (upper case), as the reader determines it.
+    ``asdf_tree.asdf_header(tree, history_entries) -> dict[str, str]``
+        The raw header of an ASDF file (Roman datasets) from its loaded tree: upper-case
+        dotted keys, text values, ``HISTORY``; pass it to ``dataset_header(.., "ASDF")``.
 
 Contexts
     ``INSTRUMENT_KEYWORDS``; ``context_instrument(header, instrument_key, context_name)``
