@@ -9,6 +9,8 @@ CrdsError
       BadRulesError
       BadReferenceError
     LookupFailure        evaluation error whose text becomes "NOT FOUND <text>"
+    ExpressionError      a relevance/omit expression failed to evaluate
+      ExpressionNameError  ... because it names an unknown parameter
     UnknownInstrumentError
   HeaderError          unreadable dataset: travels as a value in a batch
   FetchError           server, transfer or cache
@@ -31,6 +33,8 @@ __all__ = [
     "BadReferenceError",
     "LookupFailure",
     "UnknownInstrumentError",
+    "ExpressionError",
+    "ExpressionNameError",
     "HeaderError",
     "FetchError",
     "DownloadChecksumError",
@@ -74,6 +78,14 @@ class BadReferenceError(BadFileError):
 
 class LookupFailure(RulesError):
     """Evaluation of one reftype failed; ``str(exc)`` follows ``NOT FOUND``."""
+
+
+class ExpressionError(RulesError):
+    """A relevance or omit expression failed while being evaluated."""
+
+
+class ExpressionNameError(ExpressionError, NameError):
+    """An expression names a parameter the header does not have."""
 
 
 class UnknownInstrumentError(RulesError):
