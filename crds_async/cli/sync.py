@@ -12,6 +12,8 @@ import logging
 import sys
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 1
+#: failed files listed one per line before the rest are counted
+_MAX_LISTED = 20
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,8 +79,11 @@ def run_sync_command(args: argparse.Namespace) -> int:
               f"{len(result.cached)} already cached, {len(result.failed)} failed, "
               f"{result.checked} checked, {len(result.purged)} purged, {len(result.errors)} error(s) "
               f"in {result.seconds:.2f} s", file=sys.stderr)
-        for name, problem in sorted(result.failed.items()):
+        failed = sorted(result.failed.items())
+        for name, problem in failed[:_MAX_LISTED]:
             print(f"FAILED {name}: {problem}", file=sys.stderr)
+        if len(failed) > _MAX_LISTED:
+            print(f"... and {len(failed) - _MAX_LISTED} more failed file(s) (-v lists each)", file=sys.stderr)
         return EXIT_SOME_FAILED if result.errors else EXIT_OK
 
     return asyncio.run(main())

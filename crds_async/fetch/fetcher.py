@@ -145,8 +145,6 @@ class CacheFetcher:
         """Make ``names`` present and verified; returns the report and names the server refused."""
         assert self._session is not None
         files, problems = await self.remote_files(names)
-        for name, problem in problems.items():
-            log.error("%s", problem)
         downloader = Downloader(self._session, self.cfg, jobs=self.jobs, progress=self.progress,
                                 stall_seconds=self.stall_seconds)
         report = await downloader.fetch_all(files, verify_existing_sha1=verify_existing_sha1)

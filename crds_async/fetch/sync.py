@@ -150,8 +150,7 @@ def _record(result: SyncResult, report, refused: dict[str, str]) -> None:
         else:
             result.failed[outcome.name] = outcome.error or "failed"
     result.failed.update(refused)
-    for name, problem in refused.items():
-        result.errors.append(problem)
+    result.errors.extend(refused.values())
     result.errors.extend(f"{o.name}: {o.error}" for o in report.failed)
 
 
@@ -258,7 +257,11 @@ async def run_sync(cfg: Config, observatory: str, options: SyncOptions) -> SyncR
         for context in contexts:
             mappings.update(await fetcher.client.get_mapping_names(context))
         await _fetch(fetcher, mappings, options, result)
-        verify_names: set[str] = set(mappings)
+        checking = options.check_files or options.check_sha1sum or options.repair_files
+        if checking and mappings:
+            # Before the rules are read for references: a repaired mapping must be the one read.
+            await _check_files(fetcher, sorted(mappings), options, result)
+        verify_names: set[str] = set()
 
         references: set[str] = set()
         if contexts and (options.fetch_references or options.purge_references):
@@ -266,8 +269,13 @@ async def run_sync(cfg: Config, observatory: str, options: SyncOptions) -> SyncR
                 references = await asyncio.to_thread(
                     _dataset_references, cfg, observatory, contexts, options.dataset_files, result)
             else:
+                mapdir = cfg.mapping_dir(observatory)
+                local_rules = all((mapdir / m).is_file() for m in mappings)
                 for context in contexts:
-                    references.update(await asyncio.to_thread(reference_closure, cfg, observatory, context))
+                    if local_rules:  # as the reference: read the (verified) rules in the cache
+                        references.update(await asyncio.to_thread(reference_closure, cfg, observatory, context))
+                    else:  # read-only cache without the rules: ask the server
+                        references.update(await fetcher.client.get_reference_names(context))
             references |= {c for n in references if (c := geis_conjugate(n))}
             if options.fetch_references:
                 await _fetch(fetcher, references, options, result)
@@ -278,7 +286,7 @@ async def run_sync(cfg: Config, observatory: str, options: SyncOptions) -> SyncR
             await _fetch(fetcher, explicit, options, result)
             verify_names |= explicit
 
-        if options.check_files or options.check_sha1sum or options.repair_files:
+        if checking and verify_names:
             await _check_files(fetcher, sorted(verify_names), options, result)
 
         if not cfg.readonly_cache:
