@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("crds_async.rules.parse")  # TEMP until rules/parse.py lands
 
 from crds_async.cli import main
 from crds_async.rules.diff import diff_mappings

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-pytest.importorskip("crds_async.rules.parse")  # TEMP until rules/parse.py lands
 
 from crds_async.cli import main
 from crds_async.rules.inspect import MappingStore, file_matches
