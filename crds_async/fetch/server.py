@@ -25,7 +25,7 @@ from ..errors import CrdsError, UnsafeNameError
 from ..rules.contexts import read_server_config, resolve_context
 from .catalogue import Catalogue
 from .client import crds_encode
-from .closure import mapping_closure, reference_closure
+from .closure import RulesView
 from .faults import FaultPlan, TokenBucket
 from .names import check_name, file_kind
 
@@ -70,6 +70,7 @@ class CrdsServer:
         self.bucket = TokenBucket(self.faults.bandwidth)
         self.catalogues = {o: Catalogue(self.cfg, o) for o in served}
         self.server_configs = {o: read_server_config(self.cfg.config_dir(o)) for o in served}
+        self.rules = {o: RulesView(self.cfg, o) for o in served}
         self.requests = {"rpc": 0, "get": 0}
         self._methods: dict[str, Callable] = {
             "get_server_info": self.get_server_info,
@@ -90,6 +91,8 @@ class CrdsServer:
         """Re-walk the cache (new or changed files are hashed)."""
         for catalogue in self.catalogues.values():
             catalogue.refresh()
+        # Parsed rules are kept between calls; files may have changed.
+        self.rules = {o: RulesView(self.cfg, o) for o in self.observatories}
 
     # ------------------------------------------------------------------ helpers
     def _obs(self, observatory: object) -> str:
@@ -155,11 +158,11 @@ class CrdsServer:
 
     async def get_mapping_names(self, context: object) -> list[str]:
         obs, pmap = self._context(context)
-        return await asyncio.to_thread(mapping_closure, self.cfg, obs, pmap)
+        return await asyncio.to_thread(self.rules[obs].mapping_closure, pmap)
 
     async def get_reference_names(self, context: object) -> list[str]:
         obs, pmap = self._context(context)
-        return await asyncio.to_thread(reference_closure, self.cfg, obs, pmap)
+        return await asyncio.to_thread(self.rules[obs].reference_closure, pmap)
 
     async def get_file_info_map(self, observatory: object = None, files: object = None, fields: object = None) -> dict:
         obs = self._obs(observatory)

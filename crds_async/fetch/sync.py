@@ -23,7 +23,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import ConfigError, FetchError
 from ..rules.contexts import is_context_spec, resolve_context
-from .closure import mapping_closure, reference_closure
+from .closure import RulesView
 from .download import file_sha1
 from .fetcher import CacheFetcher
 from .client import CrdsClient
@@ -254,8 +254,9 @@ async def run_sync(cfg: Config, observatory: str, options: SyncOptions) -> SyncR
         contexts = list(dict.fromkeys(contexts))
         result.contexts = contexts
 
-        for context in contexts:
-            mappings.update(await fetcher.client.get_mapping_names(context))
+        if not options.all:  # --all already has every mapping the server knows
+            for context in contexts:
+                mappings.update(await fetcher.client.get_mapping_names(context))
         await _fetch(fetcher, mappings, options, result)
         checking = options.check_files or options.check_sha1sum or options.repair_files
         if checking and mappings:
@@ -271,9 +272,10 @@ async def run_sync(cfg: Config, observatory: str, options: SyncOptions) -> SyncR
             else:
                 mapdir = cfg.mapping_dir(observatory)
                 local_rules = all((mapdir / m).is_file() for m in mappings)
+                rules = RulesView(cfg, observatory)
                 for context in contexts:
                     if local_rules:  # as the reference: read the (verified) rules in the cache
-                        references.update(await asyncio.to_thread(reference_closure, cfg, observatory, context))
+                        references.update(await asyncio.to_thread(rules.reference_closure, context))
                     else:  # read-only cache without the rules: ask the server
                         references.update(await fetcher.client.get_reference_names(context))
             references |= {c for n in references if (c := geis_conjugate(n))}
@@ -292,8 +294,9 @@ async def run_sync(cfg: Config, observatory: str, options: SyncOptions) -> SyncR
         if not cfg.readonly_cache:
             if options.purge_mappings and contexts:
                 keep: set[str] = set()
+                rules = RulesView(cfg, observatory)
                 for context in contexts:
-                    keep.update(await asyncio.to_thread(mapping_closure, cfg, observatory, context))
+                    keep.update(await asyncio.to_thread(rules.mapping_closure, context))
                 mapdir = cfg.mapping_dir(observatory)
                 for path in sorted(mapdir.glob("*.[pir]map")) if mapdir.is_dir() else []:
                     if path.name not in keep:

@@ -115,3 +115,68 @@ def test_effective_mode():
     assert effective_mode(cfg.replace(mode="remote"), {}) == "remote"
     with pytest.raises(FetchError, match="CRDS_MODE=remote"):
         effective_mode(cfg.replace(mode="remote"), None)
+
+
+async def test_dataset_files_fetch_only_their_best_references(tmp_path, shared_cache, corpus, expected_hst):
+    pytest.importorskip("crds_async.rules.model")
+    headers = pytest.importorskip("crds_async.headers")
+    if not hasattr(headers, "read_header"):
+        pytest.skip("crds_async.headers.read_header not built yet")
+    from crds_async.fetch.names import geis_conjugate
+
+    datasets = sorted(expected_hst)[:4]
+    wanted = {a for d in datasets for a in expected_hst[d].values() if not a.startswith("NOT FOUND")}
+    wanted |= {c for n in wanted if (c := geis_conjugate(n))}
+    cache = make_served_cache(tmp_path / "served", shared_cache)
+    contents = add_references(cache, "hst", sorted(wanted), size=32)
+    add_references(cache, "hst", ["zzzzzzz1j_drk.fits"], size=32)  # served, not wanted
+    server = CrdsServer(cache)
+    runner = await run_server(server)
+    try:
+        dest = tmp_path / "client"
+        result = await run_sync(client_config(dest, server.base_url), "hst", SyncOptions(
+            contexts=["hst_0729.pmap"], fetch_references=True, progress=False,
+            dataset_files=[str(corpus / "hst" / d) for d in datasets]))
+        assert result.errors == []
+        got = {n: sha1(p.read_bytes()) for n, p in final_files(dest / "references").items()}
+        assert got == {n: sha1(c) for n, c in contents.items()}
+    finally:
+        await runner.cleanup()
+
+
+async def test_mode_falls_up_and_down(tmp_path, shared_cache):
+    from crds_async.fetch.fetcher import CacheFetcher
+
+    cache = make_served_cache(tmp_path / "served", shared_cache, mappings=False)
+    server = CrdsServer(cache)
+    server.server_configs["hst"]["force_remote_mode"] = 1
+    runner = await run_server(server)
+    try:
+        cfg = client_config(tmp_path / "client", server.base_url, mode="auto")
+        async with CacheFetcher(cfg, "hst") as fetcher:
+            info, connected = await fetcher.server_info_or_cached()
+        assert connected and effective_mode(cfg, info) == "remote"
+    finally:
+        await runner.cleanup()
+    # Server gone: fall down to the cache's server_config, computing locally.
+    offline = Config(cache_roots=(("CRDS_PATH", str(shared_cache)),), server_url=server.base_url, mode="auto",
+                     readonly_cache=True)
+    async with CacheFetcher(offline, "hst") as fetcher:
+        info, connected = await fetcher.server_info_or_cached()
+    assert not connected and info["operational_context"] == "hst_0729.pmap"
+    assert effective_mode(offline, None if not connected else info) == "local"
+
+
+async def test_all_fetches_every_mapping_the_server_has(tmp_path, shared_cache):
+    cache = make_served_cache(tmp_path / "served", shared_cache, observatories=("roman",))
+    server = CrdsServer(cache, "roman")
+    runner = await run_server(server)
+    try:
+        dest = tmp_path / "client"
+        result = await run_sync(client_config(dest, server.base_url), "roman", SyncOptions(all=True, progress=False))
+        assert result.errors == []
+        served = {p.name: sha1(p.read_bytes()) for p in (cache / "mappings" / "roman").iterdir()}
+        assert {n: sha1(p.read_bytes()) for n, p in final_files(dest / "mappings").items()} == served
+        assert result.contexts == sorted(n for n in served if n.endswith(".pmap"))
+    finally:
+        await runner.cleanup()
