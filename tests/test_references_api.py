@@ -83,7 +83,6 @@ async def served(tmp_path, expected_hst):
     import os
     import shutil
 
-    pytest.importorskip("crds_async.api")
     from crds_async.fetch.server import CrdsServer, run_server
 
     from .conftest import CACHE
@@ -117,9 +116,31 @@ def _client_cfg(tmp_path, url: str):
     return config_from_env({"CRDS_PATH": str(empty), "CRDS_SERVER_URL": url, "CRDS_MODE": "auto"}), empty
 
 
+async def test_rules_sync_and_downloads_into_an_empty_cache(served, tmp_path, expected_hst) -> None:
+    """The two fetch steps getreferences takes: rules first, then verified references."""
+    import hashlib
+
+    from crds_async.references_api import _cache_references, _sync_rules
+
+    server, sha1 = served
+    cfg, empty = _client_cfg(tmp_path, server.base_url)
+    await _sync_rules(cfg, "hst", "hst_0729.pmap")
+    assert (empty / "mappings" / "hst" / "hst_0729.pmap").is_file()
+    assert (empty / "mappings" / "hst" / "hst_acs_biasfile_0345.rmap").is_file()
+    names = sorted(sha1)
+    paths = await _cache_references(cfg, "hst", "hst_0729.pmap", names)
+    assert sorted(paths) == names
+    for name, path in paths.items():
+        assert empty in path.parents and hashlib.sha1(path.read_bytes()).hexdigest() == sha1[name]
+    # A name the server does not have: logged, and its cache path is still returned (as the reference).
+    missing = await _cache_references(cfg, "hst", "hst_0729.pmap", ["zzzz0000j_drk.fits"])
+    assert not missing["zzzz0000j_drk.fits"].exists()
+
+
 async def test_into_an_empty_cache_returns_verified_files(served, tmp_path, corpus, expected_hst) -> None:
     import hashlib
 
+    pytest.importorskip("crds_async.api")
     server, sha1 = served
     cfg, empty = _client_cfg(tmp_path, server.base_url)
     for dataset in CORPUS_FILES:
@@ -139,6 +160,7 @@ async def test_into_an_empty_cache_returns_verified_files(served, tmp_path, corp
 
 
 async def test_real_not_found_raises_after_sync(served, tmp_path, corpus, expected_hst) -> None:
+    pytest.importorskip("crds_async.api")
     server, _sha1 = served
     cfg, _empty = _client_cfg(tmp_path, server.base_url)
     header = _fits_header(corpus / "hst" / FAILING_FILE)
