@@ -44,6 +44,10 @@ def _side(cfg, obs: str, spec: str):
     return mapping_store(cfg, obs), spec
 
 
+def _is_mapping(name: str | None) -> bool:
+    return bool(name) and name.endswith((".pmap", ".imap", ".rmap"))
+
+
 def summarize(differences) -> dict[str, dict[str, dict[str, object]]]:
     """``{instrument: {reftype: {added, deleted, replaced, changed, old_files, new_files, mappings}}}``."""
     summary: dict = defaultdict(lambda: defaultdict(lambda: {
@@ -52,12 +56,16 @@ def summarize(differences) -> dict[str, dict[str, dict[str, object]]]:
     for diff in differences:
         entry = summary[diff.instrument or "*"][diff.filekind or "*"]
         entry[diff.action] += 1
+        if _is_mapping(diff.old_file) or _is_mapping(diff.new_file):
+            # a replaced, added or deleted imap/rmap: report the mapping change itself
+            entry["mappings"].add(f"{diff.old_file or '(none)'} -> {diff.new_file or '(none)'}")
+            continue
+        if diff.mapping_pair and diff.mapping_pair[0].endswith(".rmap"):
+            entry["mappings"].add(" -> ".join(diff.mapping_pair))
         if diff.old_file:
             entry["old_files"].add(diff.old_file)
         if diff.new_file:
             entry["new_files"].add(diff.new_file)
-        if diff.mapping_pair:
-            entry["mappings"].add(" -> ".join(diff.mapping_pair))
     return {
         instr: {kind: {k: sorted(v) if isinstance(v, set) else v for k, v in entry.items()}
                 for kind, entry in sorted(kinds.items())}
