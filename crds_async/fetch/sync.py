@@ -305,7 +305,8 @@ async def run_sync(cfg: Config, observatory: str, options: SyncOptions) -> SyncR
                 for name, path in sorted(find_cached(cfg, observatory).items()):
                     if name not in references:
                         _delete(path, result)
-            if not result.errors and contexts:
+            if not result.errors and (contexts or options.files):
+                # As the reference: a clean sync records the server's configuration for offline use.
                 _save_server_config(cfg, observatory, info)
     result.seconds = loop.time() - started
     return result

@@ -110,3 +110,21 @@ def test_four_concurrent_syncs_share_one_cache(served, tmp_path):
     assert sum(downloaded) == len(contents), f"each file should be fetched exactly once, got {downloaded}"
     assert set(_verified(dest, contents)) == set(contents)
     assert [p for p in dest.rglob("*.lock")] == []
+
+
+def test_faulty_server_everything_verified_or_reported(served, tmp_path):
+    contents = add_references(served, "hst", [f"z{i:07d}j_drk.fits" for i in range(40)], size=30_000)
+    dest = tmp_path / "client"
+    env = sync_env(dest, "", CRDS_CLIENT_RETRY_COUNT="8")
+    with server_process(served, "--fault-rate", "0.3", "--fault-rpc", "--stall-seconds", "1", "--seed", "5") as url:
+        env["CRDS_SERVER_URL"] = url
+        proc = subprocess.run([PYTHON, "-m", "crds_async", "sync", "--files", *contents, "--jobs", "8",
+                               "--stall-seconds", "0.3"], env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    downloaded = int(re.search(r"(\d+) downloaded", proc.stderr).group(1))
+    failed = int(re.search(r"(\d+) failed", proc.stderr).group(1))
+    files = _verified(dest, contents)
+    assert len(files) == downloaded and downloaded + failed == len(contents)
+    assert (proc.returncode == 0) == (failed == 0)
+    assert [p for p in dest.rglob(".*") if p.is_file()] == []
