@@ -164,3 +164,20 @@ async def test_bounded_parallelism(served, tmp_path):
         assert peak == 3, f"expected exactly 3 concurrent transfers, saw {peak}"
     finally:
         await runner.cleanup()
+
+
+async def test_geis_pairs_and_package_exports(tmp_path, shared_cache):
+    import crds_async.fetch as fetch
+
+    cache = make_served_cache(tmp_path / "served", shared_cache, mappings=False)
+    contents = add_references(cache, "hst", ["e1b09593u.r3h", "e1b09593u.r3d"])
+    server, runner = await _start(cache)
+    try:
+        cfg = client_config(tmp_path / "client", server.base_url)
+        paths = await fetch.ensure_references(cfg, "hst", ["e1b09593u.r3h"])
+        assert sorted(paths) == ["e1b09593u.r3d", "e1b09593u.r3h"]  # the data file comes along
+        assert all(paths[n].read_bytes() == contents[n] for n in paths)
+        assert paths["e1b09593u.r3h"] == fetch.reference_path(cfg, "hst", "e1b09593u.r3h")
+        assert paths["e1b09593u.r3h"].parent.name == "wfpc2"
+    finally:
+        await runner.cleanup()
