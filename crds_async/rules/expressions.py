@@ -47,14 +47,15 @@ class Expression:
         ExpressionNameError
             A name is not in ``names``.
         ExpressionError
-            Any other evaluation failure (e.g. ``"a" < 1``).
+            Any other evaluation failure (e.g. ``"a" < 1``); the message is Python's.
         """
         try:
             return self._run(names)
         except ExpressionError:
             raise
         except Exception as exc:  # TypeError and friends from operands
-            raise ExpressionError(f"{self.source!r}: {exc.__class__.__name__}: {exc}") from None
+            # the text is Python's own, which the reference reports after "NOT FOUND "
+            raise ExpressionError(str(exc)) from None
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"

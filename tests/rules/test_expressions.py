@@ -57,7 +57,7 @@ def _python_oracle(text: str, names: dict):
     except NameError:
         return ("name", None)
     except Exception as exc:  # noqa: BLE001
-        return ("error", type(exc).__name__)
+        return ("error", str(exc))
 
 
 def test_every_parenthesised_expression_equals_python_on_random_headers():
@@ -90,7 +90,7 @@ def test_every_parenthesised_expression_equals_python_on_random_headers():
             except ExpressionNameError:
                 got = ("name", None)
             except ExpressionError as exc:
-                got = ("error", str(exc).split(": ")[1])
+                got = ("error", str(exc))
             assert got == want, (rmap, field, source, names)
             checked += 1
     assert checked > 1000
@@ -115,7 +115,7 @@ def test_python_semantics(source, names, expected):
 def test_unknown_names_and_type_errors_are_expression_errors():
     with pytest.raises(ExpressionNameError, match="'MISSING'"):
         compile_expression("(MISSING == 'x')", "t.rmap").evaluate({})
-    with pytest.raises(ExpressionError, match="TypeError"):
+    with pytest.raises(ExpressionError, match="'<' not supported between instances of 'str' and 'int'"):
         compile_expression("(A < 1)", "t.rmap").evaluate({"A": "x"})
 
 

@@ -1,0 +1,514 @@
+"""Selectors: the nodes of an rmap's decision tree, built once, evaluated fast.
+
+``build_selector`` turns a parsed ``SelectorCall`` tree into ``Match``,
+``UseAfter``, ``VersionAfter``, ``ClosestTime``, ``GeometricallyNearest`` and
+``Bracket`` objects whose ``choose(header)`` reproduces the reference's answers
+and error texts (rules.md §3).  Compiled forms: each Match key is a tuple of
+small matcher objects, Match results are memoised per tuple of parameter values
+(many datasets share them), and UseAfter dates are a sorted list searched by
+bisection.
+
+Errors: :class:`NestedLookupError` (no match, no date <= lookup date) lets an
+enclosing Match try its next weight group; any other :class:`LookupFailure`
+(validation, bad date) ends the lookup at once, as in the reference.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import LookupFailure, RulesError
+from .conditioning import condition_match_key, condition_value, is_esoteric
+from .parse import SelectorCall
+from .timestamps import abs_time_delta, lookup_date
+
+__all__ = [
+    "NestedLookupError",
+    "Selector",
+    "MatchSelector",
+    "UseAfterSelector",
+    "VersionAfterSelector",
+    "build_selector",
+    "glob_alternatives",
+    "DEFAULT_SUBSTITUTIONS",
+]
+
+#: Applied to every rmap's Match keys (not to header values).
+DEFAULT_SUBSTITUTIONS = {"META.SUBARRAY.NAME": {"GENERIC": "N/A"}, "SUBARRAY": {"GENERIC": "N/A"}}
+_VERSION = re.compile(r"^(\d{1,8}(\.\d{1,8}(\.\d{1,8})?)?)[a-zA-Z0-9_+\-.]{0,128}$")
+_MEMO_LIMIT = 4096
+
+
+class NestedLookupError(LookupFailure):
+    """A lookup that an enclosing Match may recover from by trying its next group."""
+
+
+def glob_alternatives(value: str) -> list[str]:
+    """``'B| A'`` -> ``['A', 'B']``; esoteric or simple values stay whole."""
+    if not is_esoteric(value) and "|" in value:
+        return sorted(part.strip() for part in value.split("|") if part.strip())
+    return [value]
+
+
+# --------------------------------------------------------------------- matchers
+# match(value) -> 1 (match), 0 (don't care), -1 (no match), as the reference.
+
+class _Equal:
+    __slots__ = ("key",)
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def match(self, value: str) -> int:
+        if value == self.key or value == "*":
+            return 1
+        return 0 if value == "N/A" else -1
+
+
+class _Regex(_Equal):
+    __slots__ = ("regex",)
+
+    def __init__(self, pattern: str):
+        super().__init__(pattern)
+        self.regex = re.compile(pattern)
+
+    def match(self, value: str) -> int:
+        result = _Equal.match(self, value)
+        if result != -1:
+            return result
+        return 1 if self.regex.match(value) else -1
+
+
+def _glob(key: str) -> _Regex:
+    # fnmatch semantics per '|' alternative, anchored on both ends
+    return _Regex("^(" + "|".join(fnmatch.translate(p) for p in glob_alternatives(key)) + ")$")
+
+
+class _Inequality(_Equal):
+    __slots__ = ("test", "bound")
+    _PATTERN = re.compile(r"^([><]=?)\s*([-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)")
+    _TESTS = {">": float.__gt__, "<": float.__lt__, ">=": float.__ge__, "<=": float.__le__}
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        found = self._PATTERN.match(key)
+        if not found:
+            raise RulesError(f"invalid inequality match key {key!r}")
+        self.test = self._TESTS[found.group(1)]
+        self.bound = float(found.group(2))
+
+    def match(self, value: str) -> int:
+        result = _Equal.match(self, value)
+        if result != -1:
+            return result
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return -1
+        return 1 if self.test(number, self.bound) else -1
+
+
+class _Binary(_Equal):
+    __slots__ = ("both", "first", "second")
+
+    def __init__(self, key: str, operator: str):
+        super().__init__(key)
+        self.both = operator == "AND"
+        if key.strip().startswith("#"):
+            key = key.strip()[1:-1]
+        parts = [part.strip() for part in key.split(operator)]
+        self.first, self.second = _matcher(parts[0]), _matcher(parts[1])
+
+    def match(self, value: str) -> int:
+        value = value.upper()
+        result = _Equal.match(self, value)
+        if result != -1:
+            return result
+        one, two = self.first.match(value) == 1, self.second.match(value) == 1
+        return 1 if (one and two if self.both else one or two) else -1
+
+
+class _DontCare:
+    __slots__ = ()
+
+    def match(self, value: str) -> int:
+        return 0
+
+
+class _Not:
+    __slots__ = ("inner",)
+
+    def __init__(self, key: str):
+        self.inner = _matcher(key[len("NOT "):].strip())
+
+    def match(self, value: str) -> int:
+        return -self.inner.match(value)
+
+
+def _matcher(key: str):
+    """The matcher for one conditioned Match key element (rules.md §3.1 table)."""
+    if key.startswith("(") and key.endswith(")"):
+        return _Regex(key[1:-1])
+    if key.startswith("{") and key.endswith("}"):
+        return _Equal(key[1:-1])
+    if key.startswith("#") and key.endswith("#"):
+        key = key.upper()
+        if " AND " in key:
+            return _Binary(key, "AND")
+        if " OR " in key:
+            return _Binary(key, "OR")
+        return _matcher(key[1:-1])
+    if key.upper().startswith("BETWEEN"):
+        parts = key.split()
+        if len(parts) != 3 or float(parts[1]) > float(parts[2]):
+            raise RulesError(f"invalid between relation {key!r}: use 'BETWEEN lower upper'")
+        return _Binary(">=" + parts[1] + " AND <" + parts[2], "AND")
+    if key.upper().startswith("NOT "):
+        return _Not(key)
+    if "|" in key or "*" in key:
+        return _glob(key)
+    if key == "N/A":
+        return _DontCare()
+    if key.startswith((">", "<")):
+        return _Inequality(key)
+    return _Equal(key)
+
+
+# -------------------------------------------------------------------- selectors
+
+class Selector:
+    """Base: ``choose(header)`` returns a leaf (file name, 'N/A', tuple ...)."""
+
+    __slots__ = ("parameters",)
+
+    def choose(self, header: Mapping[str, str]) -> object:
+        raise NotImplementedError
+
+    def leaves(self) -> list[object]:
+        """Every leaf value below this selector (file names, N/A, tuples)."""
+        raise NotImplementedError
+
+
+def _choose(choice: object, header: Mapping[str, str]) -> object:
+    return choice.choose(header) if isinstance(choice, Selector) else choice
+
+
+def _leaves_of(choices: Sequence[object]) -> list[object]:
+    out: list[object] = []
+    for choice in choices:
+        out.extend(choice.leaves() if isinstance(choice, Selector) else [choice])
+    return out
+
+
+class MatchSelector(Selector):
+    """Match: weighted matching of parameter tuples, ties merged, fall-through by weight."""
+
+    __slots__ = ("keys", "choices", "matchers", "valid", "substitutions", "merge_overlaps", "_memo", "name")
+
+    def __init__(self, parameters: tuple[str, ...], raw_choices: Sequence[tuple[object, object]],
+                 rmap_header: Mapping, name: str):
+        self.parameters = parameters
+        self.name = name
+        self.substitutions = dict(DEFAULT_SUBSTITUTIONS)
+        self.substitutions.update(rmap_header.get("substitutions") or {})
+        overlaps = rmap_header.get("merge_overlaps")
+        self.merge_overlaps = overlaps is None or str(overlaps).upper() in ("TRUE", "1")
+        conditioned: dict[tuple[str, ...], object] = {}
+        for key, choice in self._substituted(raw_choices):
+            elements = key if isinstance(key, tuple) else (key,)
+            if len(elements) != len(parameters):
+                raise RulesError(f"{name}: Match key {key!r} does not have {len(parameters)} values")
+            conditioned[tuple(condition_match_key(e) for e in elements)] = choice
+        ordered = sorted(conditioned.items(), key=lambda item: item[0])
+        self.keys = [k for k, _ in ordered]
+        self.choices = [c for _, c in ordered]
+        self.matchers = [tuple(_matcher(element) for element in key) for key in self.keys]
+        self.valid = self._valid_values()
+        self._memo: dict[tuple[str, ...], object] = {}
+
+    def _substituted(self, raw_choices):
+        items = dict(raw_choices)
+        for position, parameter in enumerate(self.parameters):
+            table = self.substitutions.get(parameter)
+            if not table:
+                continue
+            for key in list(items):
+                value = key[position] if isinstance(key, tuple) else key
+                if isinstance(value, str) and value in table:
+                    replacement = table[value]
+                    if isinstance(replacement, list):
+                        replacement = tuple(replacement)
+                    new_key = (key[:position] + (replacement,) + key[position + 1:]) if isinstance(key, tuple) \
+                        else replacement
+                    items[new_key] = items.pop(key)
+        return items.items()
+
+    def _valid_values(self) -> dict[str, list[str]]:
+        valid: dict[str, list[str]] = {}
+        for position, parameter in enumerate(self.parameters):
+            values: set[str] | None = set()
+            for key in self.keys:
+                if is_esoteric(key[position]):
+                    values = None  # esoteric keys: no checking at all
+                    break
+                values.update(glob_alternatives(key[position]))
+            valid[parameter] = [] if values is None else sorted(values)
+        return valid
+
+    def leaves(self) -> list[object]:
+        return _leaves_of(self.choices)
+
+    # validation of header values (rules.md §3.1 choose step 2)
+    def _validate(self, name: str, value: str, valid: list[str]) -> None:
+        if value in valid or condition_value(value) in valid:
+            return
+        if "*" in valid or "ANY" in valid or "N/A" in valid or not valid:
+            return
+        if value.startswith("NOT"):
+            return self._validate(name, value[3:].strip(), valid)
+        if is_esoteric(value) or value in ("*", "ANY", "N/A"):
+            return
+        if value.lower().startswith("between"):
+            try:
+                _between, low, high = value.split()
+            except ValueError as exc:
+                raise LookupFailure(str(exc)) from None
+            self._validate(name, low, valid)
+            self._validate(name, high, valid)
+            return
+        if len(valid) == 1 and ":" in valid[0]:
+            low_text, high_text = valid[0].split(":")
+            low, high = float(low_text), float(high_text)
+            if low <= float(value) <= high:
+                return
+            raise LookupFailure(f" parameter={name!r} value ={value!r} is not in range [{low} .. {high}]")
+        table = self.substitutions.get(name)
+        if table and value in table:
+            return self._validate(name, table[value], valid)
+        raise LookupFailure(f" parameter={name!r} value={value!r} is not in {valid!r}")
+
+    def _candidates(self, values: tuple[str, ...]) -> list[object]:
+        """Validate, winnow and rank: the choice of each weight group, best first."""
+        for name, value in zip(self.parameters, values):
+            self._validate(name, value, self.valid[name])
+        weights: dict[int, list[int]] = {}
+        for index, matchers in enumerate(self.matchers):
+            weight = 0
+            for matcher, value in zip(matchers, values):
+                status = matcher.match(value)
+                if status == -1:
+                    break
+                weight -= status
+            else:
+                weights.setdefault(weight, []).append(index)
+        groups = []
+        for weight in sorted(weights):
+            members = weights[weight]
+            if len(members) == 1:
+                groups.append(self.choices[members[0]])
+                continue
+            if not self.merge_overlaps:
+                groups.append(LookupFailure("More than one match clause matched."))
+                continue
+            tied = [self.choices[i] for i in members]
+            if isinstance(tied[0], UseAfterSelector):
+                merged = tied[0]
+                for other in tied[1:]:
+                    if not isinstance(other, UseAfterSelector):
+                        # the reference fails reaching into a leaf here; keep its message
+                        merged = LookupFailure(f"'{type(other).__name__}' object has no attribute '_selections'")
+                        break
+                    merged = merged.merge(other)
+                groups.append(merged)
+            elif isinstance(tied[0], Selector):
+                groups.append(LookupFailure(f"cannot merge tied {type(tied[0]).__name__} selectors"))
+            else:
+                groups.append(tuple(tied))  # tied leaves come back as a tuple, as in the reference
+        return groups
+
+    def choose(self, header: Mapping[str, str]) -> object:
+        values = tuple(header.get(p, "UNDEFINED") for p in self.parameters)
+        for parameter, value in zip(self.parameters, values):
+            if parameter not in header and "N/A" not in self.valid[parameter]:
+                raise LookupFailure(f"Match required lookup parameter {parameter!r} is undefined.")
+        groups = self._memo.get(values)
+        if groups is None:
+            try:
+                groups = self._candidates(values)
+            except LookupFailure as exc:
+                groups = exc
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[values] = groups
+        if isinstance(groups, LookupFailure):
+            raise groups
+        for group in groups:
+            if isinstance(group, LookupFailure):
+                raise group
+            try:
+                return _choose(group, header)
+            except NestedLookupError:
+                continue
+        raise NestedLookupError("No match found.")
+
+
+class UseAfterSelector(Selector):
+    """UseAfter: the choice of the greatest date key <= the dataset's date (string order)."""
+
+    __slots__ = ("dates", "choices")
+
+    def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[str, object]]):
+        self.parameters = parameters
+        ordered = sorted(items, key=lambda item: str(item[0]))
+        self.dates = [str(k) for k, _ in ordered]
+        self.choices = [c for _, c in ordered]
+
+    def leaves(self) -> list[object]:
+        return _leaves_of(self.choices)
+
+    def merge(self, other: "UseAfterSelector") -> "UseAfterSelector":
+        """Union of dates; on a collision the greater choice (file name) wins."""
+        table: dict[str, object] = dict(zip(self.dates, self.choices))
+        for date, choice in zip(other.dates, other.choices):
+            if date in table:
+                mine = table[date]
+                table[date] = mine if mine >= choice else choice  # type: ignore[operator]
+            else:
+                table[date] = choice
+        return UseAfterSelector(self.parameters, list(table.items()))
+
+    def lookup_key(self, header: Mapping[str, str]) -> str:
+        for parameter in self.parameters:
+            if parameter not in header:
+                raise LookupFailure(f"UseAfter required lookup parameter {parameter!r} is undefined.")
+        return lookup_date([header[p] for p in self.parameters], self.parameters)
+
+    def choose(self, header: Mapping[str, str]) -> object:
+        date = self.lookup_key(header)
+        index = bisect.bisect_right(self.dates, date)
+        if index == 0:
+            raise NestedLookupError(f"No selection <= {date!r}")
+        return _choose(self.choices[index - 1], header)
+
+
+def _version_tuple(version: str) -> tuple[int, int, int]:
+    found = _VERSION.match(version) if isinstance(version, str) else None
+    if not found:
+        raise LookupFailure(f"Invalid version string {version!r}")
+    parts = [int(p, 10) for p in found.group(1).split(".")[:3]]
+    return tuple(parts + [0] * (3 - len(parts)))  # type: ignore[return-value]
+
+
+class VersionAfterSelector(Selector):
+    """VersionAfter: the greatest version key <= the dataset's version."""
+
+    __slots__ = ("versions", "choices")
+
+    def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[str, object]]):
+        self.parameters = parameters
+        ordered = sorted(((_version_tuple(k), c) for k, c in items), key=lambda item: item[0])
+        self.versions = [k for k, _ in ordered]
+        self.choices = [c for _, c in ordered]
+
+    def leaves(self) -> list[object]:
+        return _leaves_of(self.choices)
+
+    def choose(self, header: Mapping[str, str]) -> object:
+        joined = "|".join(glob_alternatives(".".join(header.get(p, "UNDEFINED") for p in self.parameters)))
+        version = _version_tuple(joined)
+        index = bisect.bisect_right(self.versions, version)
+        if index == 0:
+            raise NestedLookupError(f"No selection <= {version!r}")
+        return _choose(self.choices[index - 1], header)
+
+
+class ClosestTimeSelector(UseAfterSelector):
+    """ClosestTime: the date key nearest the dataset's date (float32 distances, first minimum)."""
+
+    __slots__ = ()
+
+    def choose(self, header: Mapping[str, str]) -> object:
+        date = self.lookup_key(header)
+        distances = np.array([abs_time_delta(date, key) for key in self.dates], "f")
+        return _choose(self.choices[int(np.argmin(distances))], header)
+
+
+def _number(parameter: str, value: str, short: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise LookupFailure(f"{short} Invalid number for {parameter!r} value = {value!r}") from None
+
+
+class GeometricallyNearestSelector(Selector):
+    """GeometricallyNearest: the numeric key nearest the value (float32, first minimum)."""
+
+    __slots__ = ("keys", "choices")
+
+    def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[object, object]]):
+        self.parameters = parameters
+        ordered = sorted(((condition_value(k), c) for k, c in items), key=lambda item: item[0])
+        self.keys = [k for k, _ in ordered]
+        self.choices = [c for _, c in ordered]
+
+    def leaves(self) -> list[object]:
+        return _leaves_of(self.choices)
+
+    def choose(self, header: Mapping[str, str]) -> object:
+        value = _number(self.parameters[0], header[self.parameters[0]], "GeometricallyNearest")
+        distances = np.abs(np.array(self.keys, dtype="f") - value)
+        return _choose(self.choices[int(np.argmin(distances))], header)
+
+
+class BracketSelector(Selector):
+    """Bracket: the pair of choices around the value (duplicated on an exact hit or off the ends)."""
+
+    __slots__ = ("keys", "choices")
+
+    def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[object, object]]):
+        self.parameters = parameters
+        ordered = sorted(items, key=lambda item: str(item[0]))  # the reference orders keys as text
+        self.keys = [k for k, _ in ordered]
+        self.choices = [c for _, c in ordered]
+
+    def leaves(self) -> list[object]:
+        return _leaves_of(self.choices)
+
+    def choose(self, header: Mapping[str, str]) -> object:
+        value = _number(self.parameters[0], header[self.parameters[0]], "Bracket")
+        index = 0
+        while index < len(self.keys) and value > self.keys[index]:
+            index += 1
+        if index == len(self.keys):
+            low = high = index - 1
+        elif index == 0 or value == self.keys[index]:
+            low = high = index
+        else:
+            low, high = index - 1, index
+        first = _choose(self.choices[low], header)
+        return first, (first if low == high else _choose(self.choices[high], header))
+
+
+_SIMPLE = {"UseAfter": UseAfterSelector, "VersionAfter": VersionAfterSelector,
+           "ClosestTime": ClosestTimeSelector, "GeometricallyNearest": GeometricallyNearestSelector,
+           "Bracket": BracketSelector}
+
+
+def build_selector(call: SelectorCall, parkeys: Sequence[Sequence[str]], rmap_header: Mapping,
+                   name: str, depth: int = 0) -> Selector:
+    """Build the selector tree of one rmap; selector depth ``i`` uses ``parkeys[i]``."""
+    if depth >= len(parkeys):
+        raise RulesError(f"{name}: selector nesting is deeper than the parkey header ({len(parkeys)} levels)")
+    parameters = tuple(str(p).upper() for p in parkeys[depth])
+    items = [(key, build_selector(value, parkeys, rmap_header, name, depth + 1)
+              if isinstance(value, SelectorCall) else value) for key, value in call.choices]
+    if call.name == "Match":
+        return MatchSelector(parameters, items, rmap_header, name)
+    if call.name in _SIMPLE:
+        return _SIMPLE[call.name](parameters, items)
+    raise RulesError(f"{name}:{call.lineno}: the {call.name} selector is not supported for evaluation")
