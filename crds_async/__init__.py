@@ -4,7 +4,8 @@ Public API (see README):
 
 - ``getrecommendations(header, context=None, reftypes=None, observatory=None)``
 - ``getreferences(header, reftypes=None, context=None, observatory=None)`` and
-  ``agetreferences(...)``
+  its async twin ``agetreferences(...)``
+- ``load_context(context, cfg)`` and ``Evaluator(context, cfg)`` for batch use
 - ``config_from_env()`` / ``Config``
 """
 
@@ -12,7 +13,21 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .api import getrecommendations
 from .config import Config, config_from_env
 from .errors import CrdsError
+from .references_api import agetreferences, getreferences
+from .rules.evaluate import Evaluator
+from .rules.model import load_context
 
-__all__ = ["__version__", "Config", "config_from_env", "CrdsError"]
+__all__ = [
+    "__version__",
+    "Config",
+    "config_from_env",
+    "CrdsError",
+    "Evaluator",
+    "agetreferences",
+    "getrecommendations",
+    "getreferences",
+    "load_context",
+]
