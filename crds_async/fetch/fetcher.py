@@ -20,7 +20,7 @@ from ..errors import ConfigError, FetchError
 from ..rules.contexts import read_server_config
 from .client import CrdsClient, default_server_url
 from .download import Downloader, DownloadReport, RemoteFile, remote_file
-from .layout import cache_path
+from .layout import cache_path, subdir_mode
 from .names import check_name, file_kind
 
 __all__ = ["CacheFetcher", "effective_mode", "download_url"]
@@ -85,6 +85,7 @@ class CacheFetcher:
         self._session: aiohttp.ClientSession | None = None
         self.client: CrdsClient | None = None
         self._server_info: dict | None = None
+        self._layout: str | None = None
 
     async def __aenter__(self) -> "CacheFetcher":
         connector = aiohttp.TCPConnector(limit=max(self.jobs + 2, 10))
@@ -119,8 +120,15 @@ class CacheFetcher:
             return read_server_config(self.cfg.config_dir(self.observatory)), False
 
     # ------------------------------------------------------------------ downloads
+    @property
+    def layout(self) -> str:
+        """The cache's reference layout, read (or chosen) once per fetcher."""
+        if self._layout is None:
+            self._layout = subdir_mode(self.cfg, self.observatory)
+        return self._layout
+
     def path_of(self, name: str) -> Path:
-        return cache_path(self.cfg, self.observatory, name)
+        return cache_path(self.cfg, self.observatory, name, mode=self.layout)
 
     async def remote_files(self, names: Iterable[str]) -> tuple[list[RemoteFile], dict[str, str]]:
         """Describe ``names`` for download; ``(files, {name: problem})`` for unknown ones."""
@@ -134,7 +142,7 @@ class CacheFetcher:
         files, problems = [], {}
         for name in names:
             try:
-                path = cache_path(self.cfg, self.observatory, name, create_dirs=True)
+                path = cache_path(self.cfg, self.observatory, name, create_dirs=True, mode=self.layout)
                 files.append(remote_file(name, download_url(self.cfg, info, self.observatory, name), path,
                                          infos.get(name, "NOT FOUND")))
             except FetchError as exc:

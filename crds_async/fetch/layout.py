@@ -137,14 +137,15 @@ def reference_path(cfg: Config, observatory: str, name: str, mode: str | None = 
     return refdir / instrument / name
 
 
-def cache_path(cfg: Config, observatory: str, name: str, *, create_dirs: bool = False) -> Path:
-    """Cache path of any mapping, reference or config file ``name``."""
+def cache_path(cfg: Config, observatory: str, name: str, *, create_dirs: bool = False,
+               mode: str | None = None) -> Path:
+    """Cache path of any mapping, reference or config file ``name`` (``mode``: known layout)."""
     kind = file_kind(check_name(name, where="file name", kinds=("mappings", "references", "config")))
     if kind == "mappings":
         return cfg.mapping_dir(observatory) / name
     if kind == "config":
         return cfg.config_dir(observatory) / name
-    return reference_path(cfg, observatory, name, create_dirs=create_dirs)
+    return reference_path(cfg, observatory, name, mode, create_dirs=create_dirs)
 
 
 def find_cached(cfg: Config, observatory: str, pattern: str = "*") -> dict[str, Path]:
