@@ -207,15 +207,19 @@ class CrdsServer:
         return await asyncio.to_thread(self._evaluate, obs, pmap, header_map, reftypes, True)
 
     def _evaluate(self, obs: str, pmap: str, headers: dict, reftypes: object, by_id: bool = False) -> dict:
-        from ..rules.model import Evaluator, load_context
+        from ..api import get_evaluator
+        from ..instruments import bestrefs_parameters, dataset_header
 
-        evaluator = Evaluator(load_context(pmap, self.cfg, obs), self.cfg)
-        types = list(reftypes) if isinstance(reftypes, list) else None
+        evaluator = get_evaluator(pmap, self.cfg, obs)  # loaded once per context, then cached
+        types = [str(t) for t in reftypes] if isinstance(reftypes, list) else None
         results = {}
         for key, header in headers.items():
             try:
-                results[key] = evaluator.evaluate({str(k): str(v) for k, v in header.items()}, types)
+                parameters = bestrefs_parameters(dataset_header({str(k): str(v) for k, v in header.items()}))
+                results[key] = evaluator.evaluate(parameters, types)
             except CrdsError as exc:
+                if not by_id:
+                    raise RpcError(str(exc)) from None
                 results[key] = f"NOT FOUND {exc}"
         return results if by_id else results["_"]
 

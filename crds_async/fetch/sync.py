@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
-from ..errors import ConfigError, FetchError
+from ..errors import ConfigError, CrdsError, FetchError
 from ..rules.contexts import is_context_spec, resolve_context
 from .closure import RulesView
 from .download import file_sha1
@@ -120,16 +120,24 @@ def _delete(path: Path, result: SyncResult) -> None:
 
 def _dataset_references(cfg: Config, observatory: str, contexts: list[str], datasets: list[str],
                         result: SyncResult) -> set[str]:
-    from ..headers import read_header
-    from ..rules.model import Evaluator, load_context
+    """Best references of dataset files under each context (the reference's ``--dataset-files``)."""
+    try:
+        from ..headers import read_header
+    except ImportError:
+        raise ConfigError("--dataset-files needs crds_async.headers.read_header, "
+                          "which this build does not have") from None
+    from ..api import get_evaluator
+    from ..instruments import bestrefs_parameters, dataset_header
 
     names: set[str] = set()
     for context in contexts:
-        evaluator = Evaluator(load_context(context, cfg, observatory), cfg)
+        evaluator = get_evaluator(context, cfg, observatory)
         for dataset in datasets:
             try:
-                answers = evaluator.evaluate(read_header(dataset))
-            except Exception as exc:  # one bad dataset must not stop the sync
+                raw = read_header(dataset)
+                file_format = "ASDF" if str(dataset).endswith(".asdf") else "FITS"
+                answers = evaluator.evaluate(bestrefs_parameters(dataset_header(raw, file_format)))
+            except CrdsError as exc:  # one bad dataset must not stop the sync
                 result.error(f"{dataset}: cannot compute best references under {context}: {exc}")
                 continue
             for value in answers.values():
