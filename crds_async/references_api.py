@@ -31,15 +31,22 @@ log = logging.getLogger(__name__)
 DEFAULT_OBSERVATORY = "jwst"
 
 
-def _observatory(observatory: str | None, context: str | None, cfg: Config) -> str:
-    for candidate in (observatory, cfg.observatory, context and observatory_of_spec(context),
-                      cfg.context and observatory_of_spec(cfg.context)):
+def _observatory(observatory: str | None, context: str | None, cfg: Config,
+                 parameters: Mapping[str, object]) -> str:
+    """Whose cache: the argument, CRDS_OBSERVATORY, the context, the header's instrument, else jwst."""
+    from .instruments import header_instrument
+    from .instruments.common import observatory_of_instrument
+
+    candidates = [observatory, cfg.observatory, context and observatory_of_spec(context),
+                  cfg.context and observatory_of_spec(cfg.context)]
+    for candidate in candidates:
         if candidate:
             candidate = candidate.lower()
             if candidate not in OBSERVATORIES:
                 raise ConfigError(f"observatory {candidate!r} is not one of {', '.join(OBSERVATORIES)}")
             return candidate
-    return DEFAULT_OBSERVATORY
+    instrument = header_instrument(parameters)
+    return (observatory_of_instrument(instrument) if instrument else None) or DEFAULT_OBSERVATORY
 
 
 def _wanted_files(bestrefs: Mapping[str, object]) -> list[str]:
@@ -149,7 +156,7 @@ async def agetreferences(
         Some type's lookup failed (other than ``n/a``).
     """
     cfg = cfg or config_from_env()
-    obs = _observatory(observatory, context, cfg)
+    obs = _observatory(observatory, context, cfg, parameters)
     types = list(reftypes) if reftypes else None
     try:
         bestrefs = _recommend(parameters, types, context, obs, fast, cfg)

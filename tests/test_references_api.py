@@ -140,7 +140,6 @@ async def test_rules_sync_and_downloads_into_an_empty_cache(served, tmp_path, ex
 async def test_into_an_empty_cache_returns_verified_files(served, tmp_path, corpus, expected_hst) -> None:
     import hashlib
 
-    pytest.importorskip("crds_async.api")
     server, sha1 = served
     cfg, empty = _client_cfg(tmp_path, server.base_url)
     for dataset in CORPUS_FILES:
@@ -160,7 +159,6 @@ async def test_into_an_empty_cache_returns_verified_files(served, tmp_path, corp
 
 
 async def test_real_not_found_raises_after_sync(served, tmp_path, corpus, expected_hst) -> None:
-    pytest.importorskip("crds_async.api")
     server, _sha1 = served
     cfg, _empty = _client_cfg(tmp_path, server.base_url)
     header = _fits_header(corpus / "hst" / FAILING_FILE)
@@ -170,10 +168,18 @@ async def test_real_not_found_raises_after_sync(served, tmp_path, corpus, expect
     assert str(info.value) == f"Error determining best reference for 'biasfile'  =  {expected[len('NOT FOUND'):]}"
 
 
-def test_blocking_twin_uses_cached_files(cache_copy, corpus, expected_hst) -> None:
+def test_blocking_twin_uses_cached_files(tmp_path, corpus, expected_hst) -> None:
     """getreferences() with every answer already cached: no server needed, paths returned."""
-    pytest.importorskip("crds_async.api")
+    import shutil
+
     from crds_async.config import config_from_env
+
+    from .conftest import CACHE
+
+    cache_copy = tmp_path / "cache"
+    shutil.copytree(CACHE / "config" / "hst", cache_copy / "config" / "hst")
+    (cache_copy / "mappings").mkdir()
+    (cache_copy / "mappings" / "hst").symlink_to(CACHE / "mappings" / "hst")
 
     dataset = CORPUS_FILES[0]
     refdir = cache_copy / "references" / "hst"
