@@ -145,6 +145,7 @@ class Downloader:
         # Files being worked on (lock held, maybe waiting for a transfer slot or a retry):
         # bounded so that a 25,000-file sync does not hold 25,000 open temp files.
         self._in_progress = asyncio.Semaphore(max(4 * jobs, 32))
+        self._made_dirs: set[Path] = set()
         self._bar = None
         self._stale_parts: dict[Path, list[Path]] = {}
 
@@ -180,7 +181,9 @@ class Downloader:
     async def _fetch_locked(self, remote: RemoteFile, verify_existing_sha1: bool) -> Outcome:
         outcome = Outcome(remote.name, remote.path, "failed")
         try:
-            remote.path.parent.mkdir(parents=True, exist_ok=True)
+            if remote.path.parent not in self._made_dirs:
+                remote.path.parent.mkdir(parents=True, exist_ok=True)
+                self._made_dirs.add(remote.path.parent)
             async with part_file_lock(remote.path, timeout=self.lock_timeout) as part:
                 if _is_complete(remote.path, remote, verify_existing_sha1):
                     outcome.status = "cached"
@@ -242,6 +245,7 @@ class Downloader:
             if os.fstat(part.fd).st_size != received:  # what we hashed is what the file holds
                 raise DownloadChecksumError(f"{remote.name}: temp file size differs from the bytes received")
             os.replace(part.path, remote.path)  # same directory: atomic
+            part.renamed = True
             return received
         except BaseException:
             self._advance(-received)

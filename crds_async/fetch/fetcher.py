@@ -20,7 +20,7 @@ from ..errors import ConfigError, FetchError
 from ..rules.contexts import read_server_config
 from .client import CrdsClient, default_server_url
 from .download import Downloader, DownloadReport, RemoteFile, remote_file
-from .layout import cache_path, subdir_mode
+from .layout import cache_path, find_cached, subdir_mode
 from .names import check_name, file_kind
 
 __all__ = ["CacheFetcher", "effective_mode", "download_url"]
@@ -140,9 +140,12 @@ class CacheFetcher:
         info, infos = await asyncio.gather(
             self.server_info(), self.client.get_file_info_map(self.observatory, names, ["sha1sum", "size"]))
         files, problems = [], {}
+        # One directory scan instead of a stat per name and instrument directory.
+        cached = find_cached(self.cfg, self.observatory) if self.layout == "instrument" else {}
         for name in names:
             try:
-                path = cache_path(self.cfg, self.observatory, name, create_dirs=True, mode=self.layout)
+                path = cached.get(name) or cache_path(self.cfg, self.observatory, name, create_dirs=True,
+                                                      mode=self.layout, search_existing=False)
                 files.append(remote_file(name, download_url(self.cfg, info, self.observatory, name), path,
                                          infos.get(name, "NOT FOUND")))
             except FetchError as exc:

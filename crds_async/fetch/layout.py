@@ -113,18 +113,19 @@ def _hst_legacy_link(refdir: Path, instrument: str) -> None:
 
 
 def reference_path(cfg: Config, observatory: str, name: str, mode: str | None = None,
-                   *, create_dirs: bool = False) -> Path:
+                   *, create_dirs: bool = False, search_existing: bool = True) -> Path:
     """Cache path of reference ``name`` under the observatory's layout.
 
     In ``instrument`` mode an existing copy in any instrument directory wins, as
-    in the reference; an unknown instrument falls back to the flat location.
+    in the reference (``search_existing=False``: the caller already looked); an
+    unknown instrument falls back to the flat location.
     """
     check_name(name, where="reference name", kinds=("references",))
     refdir = cfg.reference_dir(observatory)
     mode = mode or subdir_mode(cfg, observatory)
     if mode == "flat":
         return refdir / name
-    for instrument in INSTRUMENTS.get(observatory, ()):
+    for instrument in INSTRUMENTS.get(observatory, ()) if search_existing else ():
         if (refdir / instrument / name).exists():
             return refdir / instrument / name
     instrument = instrument_of_reference(observatory, name)
@@ -138,14 +139,14 @@ def reference_path(cfg: Config, observatory: str, name: str, mode: str | None = 
 
 
 def cache_path(cfg: Config, observatory: str, name: str, *, create_dirs: bool = False,
-               mode: str | None = None) -> Path:
+               mode: str | None = None, search_existing: bool = True) -> Path:
     """Cache path of any mapping, reference or config file ``name`` (``mode``: known layout)."""
     kind = file_kind(check_name(name, where="file name", kinds=("mappings", "references", "config")))
     if kind == "mappings":
         return cfg.mapping_dir(observatory) / name
     if kind == "config":
         return cfg.config_dir(observatory) / name
-    return reference_path(cfg, observatory, name, mode, create_dirs=create_dirs)
+    return reference_path(cfg, observatory, name, mode, create_dirs=create_dirs, search_existing=search_existing)
 
 
 def find_cached(cfg: Config, observatory: str, pattern: str = "*") -> dict[str, Path]:

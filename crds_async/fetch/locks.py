@@ -42,9 +42,13 @@ class PartFile:
         self.path = path
         self.fd = fd
         self.inode = os.fstat(fd).st_ino
+        #: set once the temp file became the target (saves a stat in :meth:`discard`)
+        self.renamed = False
 
     def owned(self) -> bool:
         """True while ``path`` still names the inode we locked (not yet renamed away)."""
+        if self.renamed:
+            return False
         try:
             return os.stat(self.path).st_ino == self.inode
         except FileNotFoundError:
