@@ -62,6 +62,9 @@ def run_list(args: argparse.Namespace) -> int:
     status = EXIT_OK
     if args.version:
         print(f"crds-batch {__version__}")
+        if not any((args.config, args.status, args.operational_context, args.mappings, args.references,
+                    args.cat, args.dataset_headers)):
+            return EXIT_OK  # needs no configuration, so a broken environment cannot stop it
     cfg = load_config(args)
     names = list(args.contexts or []) + [Path(f).name for f in (args.cat or [])]
     if args.config:
