@@ -193,6 +193,11 @@ class Selector:
         """Every leaf value below this selector (file names, N/A, tuples)."""
         raise NotImplementedError
 
+    def __repr__(self) -> str:
+        # Same text as the reference's selectors: a tie of a leaf with selectors returns
+        # them inside a tuple, and that tuple is then printed as the "answer".
+        return f"{type(self).__name__}({self.parameters!r}, nselections={len(self.choices)})"
+
 
 def _choose(choice: object, header: Mapping[str, str]) -> object:
     return choice.choose(header) if isinstance(choice, Selector) else choice
