@@ -1,0 +1,176 @@
+"""``crds-batch bestrefs``: best references for many datasets, reprocessing campaigns, header updates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+
+from ..errors import ConfigError
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bestrefs",
+        help="best references for dataset files (directories, globs, @lists, - for stdin)",
+        description="Compute best references for many datasets at once, like `crds bestrefs --files`.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="dataset files, directories (recursive), globs, @listfile, or - for stdin")
+    parser.add_argument("--files", nargs="+", default=[], metavar="FILE", help="more dataset paths")
+    parser.add_argument("--context", "--new-context", dest="context", metavar="CONTEXT",
+                        help="rules to use (default: CRDS_CONTEXT, then the cache's operational context)")
+    parser.add_argument("--old-context", metavar="CONTEXT",
+                        help="compare with these rules: report only the types whose answer changes")
+    parser.add_argument("--types", nargs="+", metavar="TYPE", help="only these reference types")
+    parser.add_argument("--update-bestrefs", action="store_true",
+                        help="write the answers into each dataset's primary header (atomically)")
+    parser.add_argument("--print-affected", action="store_true",
+                        help="print the datasets whose best references change (with --old-context)")
+    parser.add_argument("--sync-references", action="store_true",
+                        help="download the references the batch needs into the cache")
+    parser.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write results here (atomically) instead of stdout")
+    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                        help="worker processes (default: number of cores)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print answers that are N/A")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    parser.set_defaults(handler=run)
+
+
+def _observatory_and_context(args, cfg, first_path):
+    from ..instruments import header_instrument, observatory_of_instrument
+    from ..rules.contexts import observatory_of_spec
+
+    context = args.context or cfg.context
+    observatory = (observatory_of_spec(context) if context else None) or cfg.observatory
+    if observatory is None and first_path is not None:
+        from ..headers import read_header
+
+        try:
+            observatory = observatory_of_instrument(header_instrument(read_header(str(first_path))) or "")
+        except Exception:  # noqa: BLE001 - the batch will report this file itself
+            observatory = None
+    if observatory is None:
+        raise ConfigError("cannot tell the observatory: pass --context (e.g. hst_0729.pmap) or set CRDS_OBSERVATORY")
+    return observatory, context or f"{observatory}-operational"
+
+
+def _changed_types(old, new) -> dict[str, tuple[str, ...]]:
+    """Per instrument, the reftypes whose rules differ between two loaded contexts."""
+    changed: dict[str, tuple[str, ...]] = {}
+    for instrument, imap_name in new.instrument_names.items():
+        if old.instrument_names.get(instrument) == imap_name:
+            continue
+        new_types = new.instruments[instrument].reftypes if instrument in new.instruments else {}
+        old_types = old.instruments[instrument].reftypes if instrument in old.instruments else {}
+        changed[instrument] = tuple(sorted(t for t in set(new_types) | set(old_types)
+                                           if new_types.get(t) != old_types.get(t)))
+    return changed
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import config_from_env
+    from ..pipeline import BatchSpec, discover
+    from ..rules.model import load_context
+    from .bestrefs_output import open_sink
+
+    started = time.perf_counter()
+    cfg = config_from_env()
+    specs = list(args.paths) + list(args.files)
+    if not specs:
+        print("crds-batch bestrefs: error: give at least one PATH (or - for stdin)", file=sys.stderr)
+        return 2
+    if args.print_affected and not args.old_context:
+        print("crds-batch bestrefs: error: --print-affected needs --old-context", file=sys.stderr)
+        return 2
+    paths = discover(specs)
+    first = next(paths, None)
+    observatory, context = _observatory_and_context(args, cfg, first)
+    new_ctx = load_context(context, cfg, observatory)
+    changed = None
+    old_name = None
+    if args.old_context:
+        old_ctx = load_context(args.old_context, cfg, observatory)
+        old_name = old_ctx.name
+        changed = _changed_types(old_ctx, new_ctx)
+    spec = BatchSpec(cfg=cfg, context=new_ctx.name, observatory=observatory,
+                     reftypes=tuple(t.lower() for t in args.types) if args.types else None,
+                     old_context=old_name, changed_types=changed)
+
+    def all_paths():
+        if first is not None:
+            yield first
+        yield from paths
+
+    show_progress = not args.quiet and sys.stderr.isatty()
+    counts = asyncio.run(_drive(all_paths(), spec, args, show_progress, open_sink))
+    if not args.quiet:
+        seconds = time.perf_counter() - started
+        print(f"crds-batch bestrefs: {counts['files']} files, {counts['datasets']} datasets, "
+              f"{counts['errors']} with errors, {counts['affected']} affected, {seconds:.2f} s "
+              f"(context {new_ctx.name})", file=sys.stderr)
+    return 1 if counts["errors"] else 0
+
+
+async def _drive(paths, spec, args, show_progress, open_sink) -> dict[str, int]:
+    from ..pipeline import run_batch
+    from .bestrefs_update import update_dataset
+
+    counts = {"files": 0, "datasets": 0, "errors": 0, "affected": 0}
+    progress = None
+    if show_progress:
+        from tqdm import tqdm
+
+        progress = tqdm(unit=" datasets", file=sys.stderr, desc="bestrefs")
+    fmt = "none" if args.print_affected and not args.output else args.format
+    sink = open_sink(fmt, args.output, verbose=args.verbose, affected=bool(spec.old_context))
+    try:
+        async for result in run_batch(paths, spec, jobs=args.jobs):
+            counts["files"] += 1
+            if result.error is None:
+                counts["datasets"] += 1
+            if result.failed:
+                counts["errors"] += 1
+                for line in ([result.error] if result.error else []) + result.problems:
+                    _print_error(line, progress)
+            changes = sink.write(result)
+            if changes:
+                counts["affected"] += 1
+                if args.print_affected:
+                    _print_line(os.path.basename(result.path), progress)
+            if args.update_bestrefs and result.answers:
+                try:
+                    update_dataset(result, spec)
+                except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the batch
+                    counts["errors"] += 1
+                    _print_error(f"{result.path}: header update failed: {exc}", progress)
+            if progress is not None:
+                progress.update(1)
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        if progress is not None:
+            progress.close()
+    return counts
+
+
+def _print_error(line: str, progress) -> None:
+    text = f"ERROR: {line}"
+    if progress is not None:
+        progress.write(text, file=sys.stderr)
+    else:
+        print(text, file=sys.stderr)
+
+
+def _print_line(line: str, progress) -> None:
+    if progress is not None:
+        progress.write(line, file=sys.stdout)
+    else:
+        print(line, flush=False)

@@ -1,0 +1,163 @@
+"""Fast FITS header reading: cards parsed straight from the 2,880-byte blocks.
+
+Only header blocks are read; data units are skipped by their size from
+BITPIX/NAXISn/PCOUNT/GCOUNT.  Values come out as the text ``str()`` gives for
+astropy's parsed value (``'T'`` -> ``'True'``, ``1.0E+01`` -> ``'10.0'``), the
+cards of all HDUs merged with the first value winning, as the reference reads
+a dataset.  Card forms the fast path does not handle itself (CONTINUE long
+strings, HIERARCH, complex or undefined values) send that file to astropy
+rather than being guessed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import HeaderError
+from .merge import merge_cards
+from .rawfile import RawFile, open_raw
+
+__all__ = ["read_fits_header", "FITS_MAGIC", "BLOCK"]
+
+FITS_MAGIC = b"SIMPLE  ="
+BLOCK = 2880
+_CARD = 80
+_INT = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([EeDd][+-]?\d+)?$")
+_COMMENTARY = frozenset({"COMMENT", "HISTORY", ""})
+_MAX_HEADER_BLOCKS = 10_000  # 28.8 MB of cards: far beyond any real header
+
+
+class _NeedsAstropy(Exception):
+    """The fast path met a card form it leaves to astropy."""
+
+
+def _string_value(text: str) -> str:
+    # text starts just after the opening quote; '' is an escaped quote
+    out = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "'":
+            if i + 1 < len(text) and text[i + 1] == "'":
+                out.append("'")
+                i += 2
+                continue
+            return "".join(out).rstrip()
+        out.append(char)
+        i += 1
+    raise _NeedsAstropy  # unterminated string: let astropy decide
+
+
+def _value(field: str) -> str:
+    stripped = field.lstrip()
+    if stripped.startswith("'"):
+        return _string_value(stripped[1:])
+    value = stripped.split("/", 1)[0].strip()
+    if value == "T":
+        return "True"
+    if value == "F":
+        return "False"
+    if _INT.match(value):
+        return str(int(value))
+    if _FLOAT.match(value):
+        return str(float(value.replace("D", "E").replace("d", "e")))
+    raise _NeedsAstropy  # complex, undefined or non-standard value
+
+
+def _data_size(cards: dict[str, str], primary: bool) -> int:
+    try:
+        bitpix = abs(int(cards.get("BITPIX", "8")))
+        naxis = int(cards.get("NAXIS", "0"))
+        if naxis == 0:
+            return 0
+        dims = [int(cards.get(f"NAXIS{i}", "0")) for i in range(1, naxis + 1)]
+        pcount = int(cards.get("PCOUNT", "0")) if not primary else 0
+        gcount = int(cards.get("GCOUNT", "1")) if not primary else 1
+        random_groups = primary and dims and dims[0] == 0 and cards.get("GROUPS") == "True"
+    except ValueError:
+        raise _NeedsAstropy from None
+    product = 1
+    for dim in (dims[1:] if random_groups else dims):
+        product *= dim
+    if random_groups:
+        pcount = int(cards.get("PCOUNT", "0"))
+        gcount = int(cards.get("GCOUNT", "1"))
+    return bitpix // 8 * gcount * (pcount + product)
+
+
+def _fast_cards(raw: RawFile) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    offset = 0
+    hdu = 0
+    while offset < raw.size:
+        hdu_cards: dict[str, str] = {}
+        found_end = False
+        blocks = 0
+        while not found_end:
+            block = raw.read_at(offset, BLOCK)
+            if len(block) < BLOCK:
+                if hdu == 0 or block.strip(b"\0 "):
+                    raise HeaderError(f"{raw.path}: truncated in the header of HDU {hdu}")
+                return pairs  # trailing padding after the last HDU
+            if hdu > 0 and blocks == 0 and not block.startswith(b"XTENSION"):
+                if block.strip(b"\0 "):
+                    raise _NeedsAstropy  # not an extension: astropy knows what to ignore
+                return pairs
+            offset += BLOCK
+            blocks += 1
+            if blocks > _MAX_HEADER_BLOCKS:
+                raise HeaderError(f"{raw.path}: header of HDU {hdu} has no END card")
+            text = block.decode("ascii", errors="replace")
+            for start in range(0, BLOCK, _CARD):
+                card = text[start:start + _CARD]
+                keyword = card[:8].rstrip().upper()
+                if keyword == "END" and not card[8:].strip():
+                    found_end = True
+                    break
+                if keyword in ("CONTINUE", "HIERARCH") or "\ufffd" in card:
+                    raise _NeedsAstropy
+                if card[8:10] == "= " and keyword not in _COMMENTARY:
+                    value = _value(card[10:])
+                    hdu_cards.setdefault(keyword, value)
+                    pairs.append((keyword, value))
+                elif keyword in ("COMMENT", "HISTORY"):
+                    pairs.append((keyword, card[8:].rstrip()))
+        size = _data_size(hdu_cards, primary=hdu == 0)
+        offset += (size + BLOCK - 1) // BLOCK * BLOCK
+        hdu += 1
+    return pairs
+
+
+def _astropy_cards(path: str) -> list[tuple[str, str]]:
+    from astropy.io import fits
+
+    pairs: list[tuple[str, str]] = []
+    try:
+        with fits.open(path, lazy_load_hdus=True, memmap=False) as hdul:
+            for hdu in hdul:
+                for card in hdu.header.cards:
+                    pairs.append((card.keyword, str(card.value)))
+    except (OSError, ValueError, TypeError, IndexError) as exc:
+        raise HeaderError(f"{path}: not a readable FITS file ({str(exc).splitlines()[0][:120]})") from None
+    return pairs
+
+
+def read_fits_header(path) -> dict[str, str]:
+    """All HDUs' cards of a FITS file, merged (first value wins).
+
+    Raises
+    ------
+    HeaderError
+        ``"<path>: <problem>"`` for an unreadable, non-FITS, empty or truncated file.
+    """
+    with open_raw(path) as raw:
+        if raw.size == 0:
+            raise HeaderError(f"{raw.path}: empty file")
+        if not raw.prefix.startswith(FITS_MAGIC):
+            raise HeaderError(f"{raw.path}: not a FITS file (no SIMPLE card)")
+        try:
+            pairs = _fast_cards(raw)
+        except _NeedsAstropy:
+            pairs = _astropy_cards(raw.path)
+    return merge_cards(pairs)

@@ -1,0 +1,239 @@
+"""The batch engine: paths in, a stream of per-dataset results out.
+
+``discover`` expands directories, globs, ``@listfile`` and ``-`` (stdin) lazily;
+``run_batch`` reads headers and evaluates them in chunks, on a process pool
+when there is enough work to pay for it, and yields results in input order
+with a bounded number of chunks in flight, so memory stays flat however many
+datasets stream through.  A batch is just a list of paths, so it shards
+naturally (e.g. one ``run_batch`` per Dask partition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import sys
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config
+from .errors import CrdsError, HeaderError
+
+__all__ = ["DATASET_SUFFIXES", "BatchSpec", "DatasetResult", "discover", "run_batch", "evaluate_paths",
+           "is_error_answer"]
+
+#: Files a directory walk picks up; paths named explicitly are always read.
+DATASET_SUFFIXES = (".fits", ".fit", ".fts", ".asdf")
+_CHUNK = 48
+
+
+def is_error_answer(answer: object) -> bool:
+    """True for a NOT FOUND that the reference's bestrefs reports as an error."""
+    return (isinstance(answer, str) and answer.startswith("NOT FOUND")
+            and answer not in ("NOT FOUND n/a", "NOT FOUND No match found."))
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """What every worker needs to evaluate a chunk of datasets (picklable)."""
+
+    cfg: Config
+    context: str
+    observatory: str
+    reftypes: tuple[str, ...] | None = None
+    old_context: str | None = None
+    #: with old_context: per instrument, the only types whose rules differ
+    changed_types: dict[str, tuple[str, ...]] | None = None
+
+
+@dataclass
+class DatasetResult:
+    """One dataset's outcome: answers, or one error line."""
+
+    path: str
+    instrument: str | None = None
+    answers: dict[str, object] | None = None
+    old_answers: dict[str, object] | None = None
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)   # per-type errors and bad references
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or bool(self.problems)
+
+
+# ----------------------------------------------------------------- discovery
+
+def _walk(directory: Path) -> Iterator[Path]:
+    stack = [directory]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError:
+            yield current  # reported as an unreadable dataset path by the reader
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.append(Path(entry.path))
+            elif entry.name.lower().endswith(DATASET_SUFFIXES):
+                yield Path(entry.path)
+        stack.extend(reversed(subdirs))
+
+
+def discover(specs: Iterable[str], stdin=None) -> Iterator[Path]:
+    """Dataset paths from directories (recursive), globs, ``@listfile`` and ``-``.
+
+    Lazy: nothing is listed before it is needed, so millions of paths stream.
+    A path that names nothing is yielded as given, so that the reader reports it.
+    """
+    for spec in specs:
+        if spec == "-":
+            for line in (stdin or sys.stdin):
+                if line.strip():
+                    yield from discover([line.strip()])
+        elif spec.startswith("@"):
+            try:
+                with open(spec[1:], encoding="utf-8") as listing:
+                    for line in listing:
+                        if line.strip() and not line.lstrip().startswith("#"):
+                            yield from discover([line.strip()])
+            except OSError as exc:
+                raise CrdsError(f"{spec[1:]}: cannot read list file ({exc.strerror})") from None
+        elif os.path.isdir(spec):
+            yield from _walk(Path(spec))
+        elif glob.has_magic(spec):
+            for match in sorted(glob.iglob(spec, recursive=True)):
+                yield from (_walk(Path(match)) if os.path.isdir(match) else [Path(match)])
+        else:
+            yield Path(spec)
+
+
+# ---------------------------------------------------------------- evaluation
+
+def _evaluator(cfg: Config, context: str, observatory: str):
+    from .api import get_evaluator
+
+    return get_evaluator(context, cfg, observatory)
+
+
+def _evaluate_one(path: str, spec: BatchSpec, read_header) -> DatasetResult:
+    from .instruments import bestrefs_parameters, dataset_header
+
+    result = DatasetResult(path)
+    try:
+        raw = read_header(path)
+        header = bestrefs_parameters(dataset_header(raw, "ASDF" if path.lower().endswith(".asdf") else "FITS"))
+        evaluator = _evaluator(spec.cfg, spec.context, spec.observatory)
+        result.instrument = evaluator.instrument_of(header)
+        reftypes = spec.reftypes
+        if spec.changed_types is not None:
+            changed = spec.changed_types.get(result.instrument, ())
+            reftypes = tuple(t for t in changed if not spec.reftypes or t in spec.reftypes)
+            if not reftypes:  # nothing differs for this instrument: no evaluation at all
+                result.answers, result.old_answers = {}, {}
+                return result
+        result.answers = evaluator.evaluate(header, reftypes)
+        if spec.old_context:
+            old = _evaluator(spec.cfg, spec.old_context, spec.observatory)
+            result.old_answers = old.evaluate(header, reftypes)
+    except HeaderError as exc:
+        result.error = str(exc)
+        return result
+    except CrdsError as exc:
+        result.error = f"{path}: {exc}"
+        return result
+    bad = evaluator.context.bad_files
+    by_message: dict[str, list[str]] = {}  # one line per distinct problem, naming every type it hit
+    for reftype, answer in result.answers.items():
+        if is_error_answer(answer):
+            by_message.setdefault(str(answer), []).append(reftype)
+        elif isinstance(answer, str) and answer in bad:
+            by_message.setdefault(f"recommended reference {answer!r} is designated scientifically invalid",
+                                  []).append(reftype)
+    result.problems = [f"{path}: {', '.join(types)}: {message}" for message, types in by_message.items()]
+    return result
+
+
+def evaluate_paths(paths: Sequence[str], spec: BatchSpec) -> list[DatasetResult]:
+    """Read and evaluate a chunk of datasets (runs in a worker process or thread)."""
+    from .headers import read_header
+
+    return [_evaluate_one(path, spec, read_header) for path in paths]
+
+
+def _chunks(paths: Iterable[Path], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for path in paths:
+        chunk.append(str(path))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def run_batch(paths: Iterable[Path], spec: BatchSpec, jobs: int | None = None,
+                    executor: Executor | None = None) -> AsyncIterator[DatasetResult]:
+    """Evaluate every dataset in ``paths``; yield results in input order.
+
+    Parameters
+    ----------
+    paths : iterable of Path
+        Consumed lazily.
+    spec : BatchSpec
+        Context, configuration and types.
+    jobs : int, optional
+        Worker processes (default: the machine's cores).  1 evaluates in a
+        thread of this process, which is also used for batches of one chunk.
+    executor : Executor, optional
+        Use this pool instead of starting one (e.g. a Dask-backed executor).
+    """
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    loop = asyncio.get_running_loop()
+    chunks = _chunks(paths, _CHUNK)
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None or (jobs == 1 and executor is None):
+        # small batch or one job: no process start-up cost
+        pending = [first] + ([second] if second else [])
+        for chunk in pending:
+            for result in await asyncio.to_thread(evaluate_paths, chunk, spec):
+                yield result
+        for chunk in chunks:
+            for result in await asyncio.to_thread(evaluate_paths, chunk, spec):
+                yield result
+        return
+
+    own_pool = executor is None
+    pool = executor or ProcessPoolExecutor(max_workers=jobs)
+    window: asyncio.Queue = asyncio.Queue()
+    limit = 2 * jobs  # chunks in flight: bounded memory, both cores busy
+
+    def submit(chunk: list[str]) -> None:
+        window.put_nowait(asyncio.wrap_future(pool.submit(evaluate_paths, chunk, spec), loop=loop))
+
+    try:
+        submit(first)
+        submit(second)
+        exhausted = False
+        while not window.empty():
+            while not exhausted and window.qsize() < limit:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    exhausted = True
+                else:
+                    submit(chunk)
+            for result in await window.get_nowait():
+                yield result
+    finally:
+        while not window.empty():
+            window.get_nowait().cancel()
+        if own_pool:
+            pool.shutdown(wait=True, cancel_futures=True)
