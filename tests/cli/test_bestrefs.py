@@ -1,0 +1,110 @@
+"""crds-batch bestrefs end to end, through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CACHE, CORPUS
+
+
+def crds_batch() -> list[str]:
+    script = Path(sys.executable).with_name("crds-batch")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "crds_async"]
+
+
+def run_cli(*args: str, stdin: str | None = None, env_extra=None, cwd=None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    env["CRDS_PATH"] = str(CACHE)
+    env.update(env_extra or {})
+    return subprocess.run(crds_batch() + list(args), capture_output=True, text=True, env=env, input=stdin,
+                          timeout=300, cwd=cwd)
+
+
+@pytest.mark.parametrize("observatory, context", [("hst", "hst_0729"), ("jwst", "jwst_0541")])
+def test_json_output_equals_the_reference_answers(observatory, context):
+    proc = run_cli("bestrefs", str(CORPUS / observatory), "--context", f"{context}.pmap", "--format", "json")
+    assert proc.returncode == 1, proc.stderr[-2000:]  # the corpus has datasets with error answers
+    got = {os.path.basename(path): answers for path, answers in json.loads(proc.stdout).items()}
+    want = json.loads((CORPUS / f"expected_{context}.json").read_text())
+    assert got == want
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert summary.startswith("crds-batch bestrefs: 300 files, 300 datasets,") and " s " in summary
+
+
+def test_jsonl_csv_and_table_carry_the_same_answers(tmp_path):
+    sample = sorted((CORPUS / "hst").glob("*.fits"))[:12]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(str(p) for p in sample) + "\n")
+    jsonl = run_cli("bestrefs", f"@{listing}", "--context", "hst_0729.pmap", "--format", "jsonl", "-q")
+    records = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [r["path"] for r in records] == [str(p) for p in sample]  # input order is kept
+    want = json.loads((CORPUS / "expected_hst_0729.json").read_text())
+    for record in records:
+        assert record["bestrefs"] == want[os.path.basename(record["path"])]
+    out = tmp_path / "out.csv"
+    csv_run = run_cli("bestrefs", f"@{listing}", "--context", "hst_0729.pmap", "--format", "csv", "-o", str(out))
+    assert csv_run.stdout == "" and out.exists()
+    rows = out.read_text().splitlines()
+    assert rows[0] == "path,instrument,reftype,answer"
+    assert len(rows) - 1 == sum(len(want[p.name]) for p in sample)
+    assert not list(tmp_path.glob("out.csv.part-*"))
+    table = run_cli("bestrefs", "-", "--context", "hst_0729.pmap", stdin=listing.read_text())
+    first = want[sample[0].name]
+    shown = [line for line in table.stdout.splitlines() if line.startswith(str(sample[0]))]
+    assert len(shown) == sum(1 for a in first.values() if a != "NOT FOUND n/a")
+
+
+def test_bad_inputs_get_one_line_each_and_the_rest_is_processed(tmp_path):
+    good = sorted((CORPUS / "hst").glob("*.fits"))[:3]
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for path in good:
+        shutil.copy(path, batch / path.name)
+    (batch / "empty.fits").write_bytes(b"")
+    (batch / "text.fits").write_text("this is not FITS\n" * 100)
+    raw = good[0].read_bytes()
+    (batch / "truncated.fits").write_bytes(raw[:4000])
+    no_instrument = bytearray(raw[:2880 * 4])
+    at = bytes(no_instrument).find(b"INSTRUME=")
+    no_instrument[at:at + 8] = b"NOINSTR "
+    (batch / "noinstrume.fits").write_bytes(bytes(no_instrument) + raw[2880 * 4:])
+    unknown = bytes(raw).replace(b"INSTRUME= 'WFC3    '", b"INSTRUME= 'HUBBLE2 '", 1)
+    (batch / "unknown.fits").write_bytes(unknown)
+    (batch / "dangling.fits").symlink_to(tmp_path / "nowhere.fits")
+    os.mkfifo(batch / "pipe.fits")  # must not hang the reader
+    proc = run_cli("bestrefs", str(batch), "--context", "hst_0729.pmap",
+                   "--format", "json")
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
+    for name, fragment in [("empty.fits", "empty file"), ("text.fits", "not a fits or asdf file"),
+                           ("truncated.fits", "truncated"), ("noinstrume.fits", "instrument"),
+                           ("dangling.fits", "no such file"), ("pipe.fits", "not a regular file")]:
+        mine = [line for line in errors if f"/{name}:" in line]
+        assert len(mine) == 1, (name, errors)
+        assert fragment in mine[0].lower(), mine
+    if unknown != raw:
+        assert any("/unknown.fits:" in line and "Unknown instrument 'hubble2'" in line for line in errors), errors
+    answered = json.loads(proc.stdout)
+    assert {os.path.basename(p) for p in answered} == {p.name for p in good}
+
+
+def test_usage_errors_exit_2():
+    assert run_cli("bestrefs").returncode == 2
+    assert run_cli("bestrefs", str(CORPUS / "hst"), "--print-affected").returncode == 2
+    proc = run_cli("bestrefs", str(CORPUS / "hst"), "--context", "hst_9999.pmap")
+    assert proc.returncode == 2 and "hst_9999.pmap" in proc.stderr
+
+
+def test_context_defaults_to_the_operational_context():
+    one = sorted((CORPUS / "jwst").glob("*.fits"))[0]
+    proc = run_cli("bestrefs", str(one), "--format", "json")
+    assert "(context jwst_0541.pmap)" in proc.stderr
+    env_proc = run_cli("bestrefs", str(one), "--format", "json", env_extra={"CRDS_CONTEXT": "jwst_0500.pmap"})
+    assert "(context jwst_0500.pmap)" in env_proc.stderr
