@@ -100,10 +100,6 @@ def test_cat_mapping_and_reference(capsys) -> None:
     assert main(["list", "--cat", "hst_cos_tdstab_0251.rmap"]) == 0
     out = capsys.readouterr().out
     assert "'name' : 'hst_cos_tdstab_0251.rmap'" in out
-    from crds_async import headers
-
-    if not hasattr(headers, "read_header"):
-        pytest.skip("headers.read_header not landed yet")
     assert main(["list", "--observatory", "hst", "--cat", "z1r1943el_1dx.fits"]) == 0
     out = capsys.readouterr().out
     assert "INSTRUME = 'COS'" in out or "INSTRUME" in out
@@ -136,8 +132,7 @@ def test_dataset_parameters_as_reference(obs: str, context: str) -> None:
     """The parameters the rules see equal the reference's get_minimum_header on corpus files."""
     from crds_async.cli.listing import rules_view
     from crds_async.config import config_from_env
-
-    from ..test_references_api import _fits_header
+    from crds_async.headers import read_header
 
     files = sorted(str(p) for p in (CORPUS / obs).glob("*.fits"))[::12]
     env = dict(os.environ, CRDS_PATH=str(CACHE), CRDS_MODE="local", CRDS_SERVER_URL=SERVERS[obs],
@@ -149,16 +144,11 @@ def test_dataset_parameters_as_reference(obs: str, context: str) -> None:
     cfg = config_from_env({"CRDS_PATH": str(CACHE), "CRDS_MODE": "local"})
     assert sum(isinstance(v, dict) for v in expected.values()) >= 20
     for f in files:
-        view = rules_view(cfg, _fits_header(f), "FITS", [context], obs)
+        view = rules_view(cfg, read_header(f), "FITS", [context], obs)
         assert view["parameters"] == expected[f], f
 
 
 def test_dataset_headers_cli(capsys) -> None:
-    pytest.importorskip("crds_async.headers", reason="needs headers.read_header")
-    from crds_async import headers
-
-    if not hasattr(headers, "read_header"):
-        pytest.skip("headers.read_header not landed yet")
     dataset = sorted((CORPUS / "hst").glob("*.fits"))[0]
     assert main(["list", "--json", "--dataset-headers", str(dataset), "--contexts", "hst_0729.pmap"]) == 0
     view = json.loads(capsys.readouterr().out)[str(dataset)]
