@@ -209,6 +209,8 @@ def _cat_files(cfg, names, files) -> int:
 
                 for key, value in read_header(path).items():
                     print(f"{key} = {value!r}")
+        except BrokenPipeError:
+            raise  # the reader went away (| head): main() ends quietly
         except (OSError, UnicodeDecodeError) as exc:
             print(f"crds-batch list: error: {name}: cannot read ({exc})", file=sys.stderr)
             status = EXIT_PROBLEMS
