@@ -57,6 +57,7 @@ class DatasetResult:
     instrument: str | None = None
     answers: dict[str, object] | None = None
     old_answers: dict[str, object] | None = None
+    compared: tuple[str, ...] = ()                       # types compared with the old context
     error: str | None = None
     problems: list[str] = field(default_factory=list)   # per-type errors and bad references
 
@@ -130,17 +131,15 @@ def _evaluate_one(path: str, spec: BatchSpec, read_header) -> DatasetResult:
         header = bestrefs_parameters(dataset_header(raw, "ASDF" if path.lower().endswith(".asdf") else "FITS"))
         evaluator = _evaluator(spec.cfg, spec.context, spec.observatory)
         result.instrument = evaluator.instrument_of(header)
-        reftypes = spec.reftypes
-        if spec.changed_types is not None:
-            changed = spec.changed_types.get(result.instrument, ())
-            reftypes = tuple(t for t in changed if not spec.reftypes or t in spec.reftypes)
-            if not reftypes:  # nothing differs for this instrument: no evaluation at all
-                result.answers, result.old_answers = {}, {}
-                return result
-        result.answers = evaluator.evaluate(header, reftypes)
+        result.answers = evaluator.evaluate(header, spec.reftypes)
         if spec.old_context:
-            old = _evaluator(spec.cfg, spec.old_context, spec.observatory)
-            result.old_answers = old.evaluate(header, reftypes)
+            # Only the types whose rules differ can change: the old context answers just those.
+            changed = (spec.changed_types or {}).get(result.instrument, ())
+            result.compared = tuple(t for t in changed if not spec.reftypes or t in spec.reftypes)
+            result.old_answers = {}
+            if result.compared:
+                old = _evaluator(spec.cfg, spec.old_context, spec.observatory)
+                result.old_answers = old.evaluate(header, result.compared)
     except HeaderError as exc:
         result.error = str(exc)
         return result

@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _drive(paths, spec, args, show_progress, open_sink) -> dict[str, int]:
     from ..pipeline import run_batch
+    from .bestrefs_output import is_affected
     from .bestrefs_update import update_dataset
 
     counts = {"files": 0, "datasets": 0, "errors": 0, "affected": 0}
@@ -139,10 +140,10 @@ async def _drive(paths, spec, args, show_progress, open_sink) -> dict[str, int]:
                 for line in ([result.error] if result.error else []) + result.problems:
                     _print_error(line, progress)
             changes = sink.write(result)
-            if changes:
+            if is_affected(result, changes):
                 counts["affected"] += 1
                 if args.print_affected:
-                    _print_line(os.path.basename(result.path), progress)
+                    _print_line(result.path, progress)
             if args.update_bestrefs and result.answers:
                 try:
                     update_dataset(result, spec)

@@ -9,9 +9,9 @@ import os
 import sys
 import tempfile
 
-from ..pipeline import DatasetResult
+from ..pipeline import DatasetResult, is_error_answer
 
-__all__ = ["open_sink", "comparable", "changes_of"]
+__all__ = ["open_sink", "comparable", "changes_of", "is_affected"]
 
 
 def _plain(answer: object) -> object:
@@ -31,15 +31,25 @@ def comparable(answer: object) -> object:
 
 
 def changes_of(result: DatasetResult) -> dict[str, tuple[object, object]]:
-    """{reftype: (old, new)} for every type whose answer differs between the contexts."""
+    """{reftype: (old, new)} for every compared type whose answer differs between the contexts.
+
+    As in the reference, a type whose new answer is an error is never an update.
+    """
     if result.answers is None or result.old_answers is None:
         return {}
     out = {}
-    for reftype in sorted(set(result.answers) | set(result.old_answers)):
-        old, new = result.old_answers.get(reftype), result.answers.get(reftype)
+    for reftype in result.compared:
+        old, new = result.old_answers.get(reftype, "UNDEFINED"), result.answers.get(reftype, "UNDEFINED")
+        if is_error_answer(new):
+            continue
         if comparable(old) != comparable(new):
             out[reftype] = (_plain(old), _plain(new))
     return out
+
+
+def is_affected(result: DatasetResult, changes: dict) -> bool:
+    """Affected, as the reference counts it: some update, and no failed type in the new answers."""
+    return bool(changes) and not any(is_error_answer(a) for a in (result.answers or {}).values())
 
 
 class _Sink:
