@@ -12,8 +12,15 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from ..errors import ConfigError, CrdsError
-from .inspect_common import add_observatory_arg, load_config, mapping_store, pick_observatory, print_json
+from ..errors import CrdsError
+from .inspect_common import (
+    add_observatory_arg,
+    load_config,
+    mapping_store,
+    pick_observatory,
+    print_json,
+    resolve_mapping_specs,
+)
 
 EXIT_SAME, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
@@ -41,7 +48,7 @@ def _side(cfg, obs: str, spec: str):
     path = Path(spec)
     if path.is_file():
         return MappingStore(path.parent, verify_checksum=False), path.name
-    return mapping_store(cfg, obs), spec
+    return mapping_store(cfg, obs), resolve_mapping_specs(cfg, obs, [spec])[0]  # hst-operational too
 
 
 def _is_mapping(name: str | None) -> bool:

@@ -76,8 +76,9 @@ def test_cli_exit_codes_and_text(capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert lines and all(ast.literal_eval(line)[0] == ("hst_cos_tdstab_0250.rmap", "hst_cos_tdstab_0257.rmap")
                          for line in lines)
-    assert main(["diff", "hst_0729.pmap", "hst_9999.pmap"]) == 2
-    assert "hst_9999.pmap" in capsys.readouterr().err
+    assert main(["diff", "hst_0729.pmap", "hst-operational"]) == 0  # resolved offline to hst_0729.pmap
+    assert main(["diff", "hst_0729.pmap", "hst_7777.pmap"]) == 2
+    assert "hst_7777.pmap" in capsys.readouterr().err
     assert main(["diff", "hst_0729.pmap", "hst_acs_0421.imap"]) == 2
 
 
