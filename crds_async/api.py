@@ -14,7 +14,7 @@ from .errors import ConfigError
 from .instruments import header_instrument, observatory_of_instrument
 from .rules.contexts import observatory_of_spec, read_server_config
 from .rules.evaluate import Evaluator
-from .rules.model import load_context
+from .rules.compiled_cache import load_context_cached
 
 __all__ = ["getrecommendations", "get_evaluator", "default_context"]
 
@@ -41,7 +41,7 @@ def get_evaluator(context: str | None, cfg: Config, observatory: str | None = No
     with _LOCK:
         evaluator = _EVALUATORS.get(key)
         if evaluator is None:
-            evaluator = Evaluator(load_context(spec, cfg, observatory), cfg)
+            evaluator = Evaluator(load_context_cached(spec, cfg, observatory), cfg)
             _EVALUATORS[key] = evaluator
         return evaluator
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 
 from ..config import Config
 from ..errors import BadReferenceError, BadRulesError, ExpressionError, UnknownInstrumentError
-from ..instruments import context_instrument, personality
+from ..instruments import INSTRUMENT_KEYWORDS, context_instrument, personality
 from ..instruments.hst_hooks import find_hook, is_dnr_dataset
-from .conditioning import condition_header
+from .conditioning import SCALAR_TYPES, condition_value
 from .model import NA_VALUES, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
 
 __all__ = ["Evaluator", "NOT_FOUND_NA"]
@@ -59,13 +59,39 @@ class Evaluator:
         self.observatory = context.observatory
         self._personality = personality(context.observatory) if context.observatory != "tobs" else None
         self._hooks: dict[str, tuple] = {}
+        # Only these parameters can influence an answer: conditioning and renaming the
+        # other (often hundreds of) header keywords of every dataset would be wasted work.
+        self._wanted = {context.instrument_key.upper(), *INSTRUMENT_KEYWORDS}
+        for imap in context.instruments.values():
+            self._wanted.update(k.upper() for k in imap.required_parkeys)
+        self._target_of: dict[str, str] = {}
 
     # ------------------------------------------------------------------ public
+    def _target(self, key: str) -> str:
+        """The parameter name a header key becomes (JWST FITS -> META, Roman META -> ROMAN.META)."""
+        if self._personality is None:
+            return key.upper()
+        renamed = self._personality.input_parameters({key: None})
+        conditioned = {k.upper(): v for k, v in renamed.items()}
+        return next(iter(self._personality.to_parkeys(conditioned)))
+
     def parameters(self, header: Mapping[str, object], *, fast: bool = True) -> dict[str, str]:
-        """Conditioned, renamed parameters (before minimising)."""
-        params = self._personality.input_parameters(header) if self._personality else dict(header)
-        conditioned = condition_header(params, drop_non_scalars=not fast)
-        return self._personality.to_parkeys(conditioned) if self._personality else conditioned
+        """Conditioned, renamed parameters the rules can use (before minimising).
+
+        Equal, on every parameter the context reads, to the reference's renaming
+        (Roman entry renaming, conditioning, JWST FITS -> META) of the whole header.
+        """
+        out: dict[str, str] = {}
+        targets = self._target_of
+        wanted = self._wanted
+        for key, value in header.items():
+            target = targets.get(key)
+            if target is None:
+                target = self._target(str(key))
+                targets[key] = target = target if target in wanted else ""
+            if target and (fast or isinstance(value, SCALAR_TYPES)):
+                out[target] = condition_value(value)
+        return out
 
     def instrument_of(self, header: Mapping[str, object]) -> str:
         """Lower-case instrument of ``header`` in this context (UnknownInstrumentError)."""
@@ -94,9 +120,10 @@ class Evaluator:
         """
         imap, minimized = self.minimized(header, fast=fast)
         include = [str(t).lower() for t in reftypes] if reftypes else list(imap.reftypes)
+        names = _with_aliases(minimized)  # what relevance/omit expressions see: same for every type
         result: dict[str, object] = {}
         for reftype in include:
-            answer = self._answer(imap, reftype, minimized)
+            answer = self._answer(imap, reftype, minimized, names)
             if answer is not None:
                 result[reftype] = answer
         return result
@@ -118,7 +145,7 @@ class Evaluator:
                                         f"{reftype!r} is designated scientifically invalid.")
 
     # ------------------------------------------------------------------ per type
-    def _answer(self, imap: InstrumentMapping, reftype: str, header: dict) -> object:
+    def _answer(self, imap: InstrumentMapping, reftype: str, header: dict, names: dict) -> object:
         if reftype not in imap.reftypes:
             return f"NOT FOUND Unknown reference type {reftype!r}"
         value = imap.reftypes[reftype]
@@ -127,7 +154,7 @@ class Evaluator:
         if value in OMIT_VALUES:
             return None
         try:
-            return self._best_ref(imap.rmaps[reftype], header)
+            return self._best_ref(imap.rmaps[reftype], header, names)
         except _Irrelevant:
             return NOT_FOUND_NA
         except _Omitted:
@@ -147,8 +174,7 @@ class Evaluator:
             self._hooks[rmap.name] = hooks
         return hooks
 
-    def _best_ref(self, rmap: ReferenceMapping, header_in: dict) -> object:
-        names = _with_aliases(header_in)
+    def _best_ref(self, rmap: ReferenceMapping, header_in: dict, names: dict) -> object:
         try:
             if rmap.omit.evaluate(names):
                 raise _Omitted

@@ -32,12 +32,17 @@ Evaluate = Callable[[Mapping[str, object]], object]
 class Expression:
     """A compiled expression; call :meth:`evaluate` with the header's values."""
 
-    __slots__ = ("source", "names", "_run")
+    __slots__ = ("source", "names", "_run", "_origin")
 
-    def __init__(self, source: str, names: frozenset[str], run: Evaluate):
+    def __init__(self, source: str, names: frozenset[str], run: Evaluate, origin: tuple = ()):
         self.source = source
         self.names = names
         self._run = run
+        self._origin = origin
+
+    def __reduce__(self):
+        # closures do not pickle: a compiled context stores the text and recompiles it
+        return (compile_expression, self._origin)
 
     def evaluate(self, names: Mapping[str, object]) -> object:
         """Value of the expression with ``names`` bound (Python semantics).
@@ -178,4 +183,4 @@ def compile_expression(source: str, where: str, dotted_names: Sequence[str] = ()
         raise MappingSyntaxError(f"{where}: expression {source!r} cannot be parsed") from None
     compiler = _Compiler(where, source)
     run = compiler.build(tree.body)
-    return Expression(source, frozenset(compiler.names), run)
+    return Expression(source, frozenset(compiler.names), run, (source, where, tuple(dotted_names)))

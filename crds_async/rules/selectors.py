@@ -75,12 +75,20 @@ class _Regex(_Equal):
 
     def __init__(self, pattern: str):
         super().__init__(pattern)
-        self.regex = re.compile(pattern)
+        self.regex = None  # compiled on first use: most patterns of a context are never needed
+
+    def __getstate__(self):
+        return self.key  # a compiled-context cache stores the pattern, not the regex
+
+    def __setstate__(self, state):
+        self.key, self.regex = state, None
 
     def match(self, value: str) -> int:
         result = _Equal.match(self, value)
         if result != -1:
             return result
+        if self.regex is None:
+            self.regex = re.compile(self.key)
         return 1 if self.regex.match(value) else -1
 
 

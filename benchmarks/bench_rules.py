@@ -1,0 +1,146 @@
+"""Rules engine speed against the reference (crds 14.0.3), measured in one run.
+
+Prints, for hst_0729 and jwst_0541:
+- cold context load (parse + compile every mapping of the closure; fresh process),
+- warm context load (from crds_async's compiled-context cache; fresh process),
+- the reference's load of the same context with all its rmaps (fresh process),
+- per-dataset evaluation of every reftype over the corpus headers: crds_async's
+  first pass (nothing memoised yet) and a repeated pass, beside the reference's
+  getrecommendations(fast=True) on the same headers, with the ratios.
+
+Targets (issue #2): <= 20 us per dataset for all types; warm load <= 50 ms.
+
+    .venv/bin/python benchmarks/bench_rules.py [--shared ../shared] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = [("hst", "hst_0729.pmap", "https://hst-crds.stsci.edu"),
+         ("jwst", "jwst_0541.pmap", "https://jwst-crds.stsci.edu")]
+
+_LOAD_OURS = """
+import sys, time
+from crds_async.config import config_from_env
+from crds_async.rules.compiled_cache import load_context_cached
+from crds_async.rules.model import load_context
+cfg = config_from_env()
+start = time.perf_counter()
+(load_context_cached if sys.argv[2] == "warm" else load_context)(sys.argv[1], cfg)
+print(time.perf_counter() - start)
+"""
+
+_LOAD_REFERENCE = """
+import sys, time
+import crds
+from crds.core import rmap
+start = time.perf_counter()
+ctx = rmap.get_cached_mapping(sys.argv[1])
+for imap in ctx.selections.normal_values():
+    imap.force_load()
+print(time.perf_counter() - start)
+"""
+
+_EVAL_REFERENCE = """
+import json, sys, time
+import crds
+from crds.core import log
+log.set_verbose(False)
+job = json.loads(sys.stdin.read())
+start = time.perf_counter()
+for header, reftypes in job["requests"]:
+    crds.getrecommendations(header, reftypes=reftypes, context=job["context"], observatory=job["obs"], fast=True)
+print(time.perf_counter() - start)
+"""
+
+
+def _run(code: str, args: list[str], env: dict, stdin: str | None = None) -> float:
+    out = subprocess.run([sys.executable, "-c", code, *args], env=env, input=stdin, capture_output=True,
+                         text=True, check=True, cwd=ROOT)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _best(code, args, env, repeat, stdin=None) -> float:
+    return min(_run(code, args, env, stdin) for _ in range(repeat))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-reference", action="store_true")
+    args = parser.parse_args()
+    cache = (args.shared / "cache").resolve()
+    corpus = (args.shared / "corpus").resolve()
+
+    from crds_async.config import config_from_env
+    from crds_async.headers import read_header
+    from crds_async.instruments import bestrefs_parameters, dataset_header
+    from crds_async.rules.evaluate import Evaluator
+    from crds_async.rules.model import load_context
+
+    have_reference = not args.no_reference
+    try:
+        import crds  # noqa: F401
+    except ImportError:
+        have_reference = False
+
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for obs, context, server in CASES:
+            base_env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+            ours_env = dict(base_env, CRDS_PATH=str(cache), CRDS_READONLY_CACHE="1",
+                            XDG_CACHE_HOME=str(Path(scratch) / "xdg"))
+            ref_env = dict(base_env, CRDS_PATH=str(cache), CRDS_MODE="local", CRDS_SERVER_URL=server,
+                           CRDS_READONLY_CACHE="1")
+            cold = _best(_LOAD_OURS, [context, "cold"], ours_env, args.repeat)
+            _run(_LOAD_OURS, [context, "warm"], ours_env)  # fills the compiled-context cache
+            warm = _best(_LOAD_OURS, [context, "warm"], ours_env, args.repeat)
+            ref_load = _best(_LOAD_REFERENCE, [context], ref_env, 1) if have_reference else None
+
+            cfg = config_from_env({"CRDS_PATH": str(cache)})
+            evaluator = Evaluator(load_context(context, cfg), cfg)
+            headers = [bestrefs_parameters(dataset_header(read_header(p)))
+                       for p in sorted((corpus / obs).glob("*.fits"))]
+            requests = [[h, sorted(evaluator.context.instruments[evaluator.instrument_of(h)].reftypes)]
+                        for h in headers]
+            start = time.perf_counter()
+            for header, reftypes in requests:
+                evaluator.evaluate(header, reftypes)
+            first = (time.perf_counter() - start) / len(requests)
+            again = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                for header, reftypes in requests:
+                    evaluator.evaluate(header, reftypes)
+                again.append((time.perf_counter() - start) / len(requests))
+            ref_eval = None
+            if have_reference:
+                payload = json.dumps({"context": context, "obs": obs, "requests": requests})
+                ref_eval = _run(_EVAL_REFERENCE, [], ref_env, payload) / len(requests)
+            rows.append((context, cold, warm, ref_load, first, min(again), ref_eval, len(requests)))
+
+    print(f"{'context':<16}{'cold load':>11}{'warm load':>11}{'reference':>11}  "
+          f"{'eval 1st':>10}{'eval again':>11}{'reference':>11}{'ratio 1st':>11}{'ratio again':>12}")
+    for context, cold, warm, ref_load, first, again, ref_eval, n in rows:
+        ref_load_text = f"{ref_load * 1e3:9.0f}ms" if ref_load else "      n/a"
+        ref_eval_text = f"{ref_eval * 1e6:9.0f}us" if ref_eval else "      n/a"
+        r1 = f"{ref_eval / first:10.0f}x" if ref_eval else "       n/a"
+        r2 = f"{ref_eval / again:11.0f}x" if ref_eval else "        n/a"
+        print(f"{context:<16}{cold * 1e3:9.0f}ms{warm * 1e3:9.1f}ms{ref_load_text}  "
+              f"{first * 1e6:8.0f}us{again * 1e6:9.0f}us{ref_eval_text}{r1}{r2}")
+    print(f"(per-dataset times are for every reftype of the dataset's instrument, over {rows[0][-1]} "
+          "corpus headers; targets: <= 20 us per dataset, warm load <= 50 ms)")
+
+
+if __name__ == "__main__":
+    main()

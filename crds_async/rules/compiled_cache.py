@@ -1,0 +1,132 @@
+"""On-disk cache of compiled contexts, so a second process loads one in milliseconds.
+
+A loaded :class:`~.model.Context` (selector trees, matchers, expressions) is
+pickled into the user's cache directory (``$XDG_CACHE_HOME/crds_async``, by
+default ``~/.cache/crds_async``), never into the CRDS cache itself.  Pickles execute code when loaded,
+so we only ever load one we wrote: each file carries an HMAC-SHA256 under a
+per-user secret key (mode 0600), and the key of the rules it was built from:
+crds_async's version and the name, size, mtime and sha1sum of every mapping
+in the context's closure.  Anything else (a changed mapping, a foreign or
+tampered file) is ignored and the context is rebuilt from the rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import pickle
+import secrets
+from pathlib import Path
+
+from ..config import Config
+from .model import Context, load_context
+
+__all__ = ["load_context_cached", "cache_file_for", "FORMAT"]
+
+FORMAT = b"crds_async-compiled-context-1"
+
+
+def _user_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "crds_async"
+
+
+def _secret() -> bytes | None:
+    path = _user_dir() / "compiled-context.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(32))
+        return path.read_bytes()
+    except FileExistsError:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def cache_file_for(cfg: Config, observatory: str, context_name: str) -> Path:
+    """Where the compiled form of a context lives: always in the user's own cache
+    directory (keyed by the CRDS cache it was built from), never inside a CRDS cache,
+    which may be shared by many users or mounted read-only."""
+    origin = hashlib.sha1(str(cfg.mapping_dir(observatory)).encode()).hexdigest()[:16]
+    return _user_dir() / "compiled" / origin / f"{context_name}.pkl"
+
+
+def _fingerprint(ctx: Context, cfg: Config) -> bytes:
+    from .. import __version__
+
+    mapping_dir = cfg.mapping_dir(ctx.observatory)
+    parts = [FORMAT, __version__.encode(), str(cfg.ignore_mapping_checksum).encode()]
+    server_config = cfg.config_dir(ctx.observatory) / "server_config"  # bad-files list lives there
+    if server_config.exists():
+        info = os.stat(server_config)
+        parts.append(f"server_config:{info.st_size}:{info.st_mtime_ns}".encode())
+    for name in ctx.mapping_names():
+        info = os.stat(mapping_dir / name)
+        parts.append(f"{name}:{info.st_size}:{info.st_mtime_ns}".encode())
+    return hashlib.sha256(b"\n".join(parts)).digest()
+
+
+def _try_load(path: Path, secret: bytes, cfg: Config) -> Context | None:
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    if len(blob) < 64 or not hmac.compare_digest(hmac.new(secret, blob[32:], "sha256").digest(), blob[:32]):
+        return None  # not ours, or tampered with: never unpickle it
+    fingerprint, payload = blob[32:64], blob[64:]
+    ctx = pickle.loads(payload)
+    try:
+        if not isinstance(ctx, Context) or _fingerprint(ctx, cfg) != fingerprint:
+            return None
+    except OSError:
+        return None
+    return ctx
+
+
+def _store(path: Path, ctx: Context, secret: bytes, cfg: Config) -> None:
+    body = _fingerprint(ctx, cfg) + pickle.dumps(ctx, protocol=pickle.HIGHEST_PROTOCOL)
+    blob = hmac.new(secret, body, "sha256").digest() + body
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f"{path.name}.part-{secrets.token_hex(4)}")
+    try:
+        with open(part, "wb") as out:
+            out.write(blob)
+        os.replace(part, path)
+    finally:
+        if part.exists():
+            part.unlink()
+
+
+def load_context_cached(context: str, cfg: Config, observatory: str | None = None) -> Context:
+    """:func:`~.model.load_context`, through the compiled-context cache when it can be used."""
+    from .contexts import observatory_of_spec, read_server_config, resolve_context
+
+    obs = (observatory or observatory_of_spec(context) or cfg.observatory or "").lower()
+    secret = _secret()
+    if not obs or secret is None:
+        return load_context(context, cfg, observatory)
+    name = context
+    if not context.endswith(".pmap"):
+        config_dir = cfg.config_dir(obs)
+        server_config = read_server_config(config_dir) if (config_dir / "server_config").exists() else {}
+        name = resolve_context(context, server_config)
+    path = cache_file_for(cfg, obs, name)
+    cached = _try_load(path, secret, cfg)
+    if cached is not None:
+        return cached
+    ctx = load_context(name, cfg, obs)
+    if not ctx.load_errors:
+        try:
+            _store(path, ctx, secret, cfg)
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+            pass  # caching is an optimisation; an unwritable cache just means cold loads
+    return ctx

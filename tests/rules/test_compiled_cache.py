@@ -1,0 +1,61 @@
+"""Compiled contexts: cached per user, reloaded only if ours and unchanged, same answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from crds_async.config import config_from_env
+from crds_async.rules import compiled_cache
+from crds_async.rules.compiled_cache import cache_file_for, load_context_cached
+from crds_async.rules.evaluate import Evaluator
+from crds_async.rules.model import Context
+from tests.conftest import CACHE, CORPUS
+from tests.rules.test_corpus import astropy_raw_header
+from crds_async.instruments import bestrefs_parameters, dataset_header
+
+
+def test_second_load_comes_from_the_cache_and_answers_the_same(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    first = load_context_cached("jwst_0541.pmap", cfg)
+    path = cache_file_for(cfg, "jwst", "jwst_0541.pmap")
+    assert path.exists() and str(tmp_path) in str(path)  # never inside the CRDS cache
+    second = load_context_cached("jwst-operational", cfg)
+    assert isinstance(second, Context) and second is not first and second.name == "jwst_0541.pmap"
+    expected = json.loads((CORPUS / "expected_jwst_0541.json").read_text())
+    evaluator = Evaluator(second, cfg)
+    for name in sorted(expected)[:40]:
+        header = bestrefs_parameters(dataset_header(astropy_raw_header(CORPUS / "jwst" / name)))
+        got = {k: list(v) if isinstance(v, tuple) else v for k, v in evaluator.evaluate(header).items()}
+        assert got == expected[name]
+
+
+def test_a_tampered_or_foreign_file_is_never_unpickled(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    load_context_cached("jwst_0541.pmap", cfg)
+    path = cache_file_for(cfg, "jwst", "jwst_0541.pmap")
+    blob = bytearray(path.read_bytes())
+    blob[-10] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    monkeypatch.setattr(compiled_cache.pickle, "loads", lambda data: (_ for _ in ()).throw(AssertionError("unpickled")))
+    assert load_context_cached("jwst_0541.pmap", cfg).name == "jwst_0541.pmap"  # rebuilt from the rules
+
+
+def test_a_changed_mapping_invalidates_the_compiled_form(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cache = tmp_path / "cache"
+    shutil.copytree(CACHE / "config" / "jwst", cache / "config" / "jwst")
+    shutil.copytree(CACHE / "mappings" / "jwst", cache / "mappings" / "jwst")
+    cfg = config_from_env({"CRDS_PATH": str(cache)})
+    load_context_cached("jwst_0541.pmap", cfg)
+    rmap = cache / "mappings" / "jwst" / "jwst_miri_area_0011.rmap"
+    stat = os.stat(rmap)
+    os.utime(rmap, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+    calls = []
+    real = compiled_cache.load_context
+    monkeypatch.setattr(compiled_cache, "load_context", lambda *a, **k: calls.append(a) or real(*a, **k))
+    load_context_cached("jwst_0541.pmap", cfg)
+    assert calls, "a changed rmap must force a rebuild"
