@@ -25,6 +25,8 @@ _CARD = 80
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([EeDd][+-]?\d+)?$")
 _COMMENTARY = frozenset({"COMMENT", "HISTORY", ""})
+_STRUCTURAL = frozenset({"BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "XTENSION"}
+                        | {f"NAXIS{i}" for i in range(1, 1000)})
 _MAX_HEADER_BLOCKS = 10_000  # 28.8 MB of cards: far beyond any real header
 
 
@@ -32,27 +34,21 @@ class _NeedsAstropy(Exception):
     """The fast path met a card form it leaves to astropy."""
 
 
+_STRING = re.compile(r"'((?:[^']|'')*)'")
+
+
 def _string_value(text: str) -> str:
-    # text starts just after the opening quote; '' is an escaped quote
-    out = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "'":
-            if i + 1 < len(text) and text[i + 1] == "'":
-                out.append("'")
-                i += 2
-                continue
-            return "".join(out).rstrip()
-        out.append(char)
-        i += 1
-    raise _NeedsAstropy  # unterminated string: let astropy decide
+    # text starts at the opening quote; '' inside is an escaped quote
+    found = _STRING.match(text)
+    if not found:
+        raise _NeedsAstropy  # unterminated string: let astropy decide
+    return found.group(1).replace("''", "'").rstrip()
 
 
 def _value(field: str) -> str:
     stripped = field.lstrip()
     if stripped.startswith("'"):
-        return _string_value(stripped[1:])
+        return _string_value(stripped)
     value = stripped.split("/", 1)[0].strip()
     if value == "T":
         return "True"
@@ -88,6 +84,7 @@ def _data_size(cards: dict[str, str], primary: bool) -> int:
 
 def _fast_cards(raw: RawFile) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
     offset = 0
     hdu = 0
     while offset < raw.size:
@@ -118,9 +115,15 @@ def _fast_cards(raw: RawFile) -> list[tuple[str, str]]:
                 if keyword in ("CONTINUE", "HIERARCH") or "\ufffd" in card:
                     raise _NeedsAstropy
                 if card[8:10] == "= " and keyword not in _COMMENTARY:
+                    # first value wins across HDUs: parse a later repeat only when the
+                    # data-unit size of this HDU needs it
+                    if keyword in seen and keyword not in _STRUCTURAL:
+                        continue
                     value = _value(card[10:])
                     hdu_cards.setdefault(keyword, value)
-                    pairs.append((keyword, value))
+                    if keyword not in seen:
+                        seen.add(keyword)
+                        pairs.append((keyword, value))
                 elif keyword in ("COMMENT", "HISTORY"):
                     pairs.append((keyword, card[8:].rstrip()))
         size = _data_size(hdu_cards, primary=hdu == 0)
