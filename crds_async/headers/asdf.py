@@ -17,7 +17,7 @@ def read_asdf_header(path) -> dict[str, str]:
 
     name = str(path)
     try:
-        with asdf.open(name, lazy_load=True, memmap=False, validate_on_read=False) as handle:
+        with asdf.open(name, lazy_load=True, memmap=False) as handle:
             tree = dict(handle.tree)
             history = tree.get("history")
             entries = history.get("entries") if isinstance(history, dict) else history
