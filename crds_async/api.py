@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from .config import Config, config_from_env
 from .errors import ConfigError
 from .instruments import header_instrument, observatory_of_instrument
-from .rules.contexts import observatory_of_spec, read_server_config
+from .rules.contexts import observatory_of_spec
 from .rules.evaluate import Evaluator
 from .rules.compiled_cache import load_context_cached
 

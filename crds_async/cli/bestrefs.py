@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 
@@ -123,6 +122,7 @@ async def _drive(paths, spec, args, show_progress, open_sink) -> dict[str, int]:
     from .bestrefs_update import update_dataset
 
     counts = {"files": 0, "datasets": 0, "errors": 0, "affected": 0}
+    needed: set[str] = set()  # references the batch's answers name, for --sync-references
     progress = None
     if show_progress:
         from tqdm import tqdm
@@ -150,9 +150,22 @@ async def _drive(paths, spec, args, show_progress, open_sink) -> dict[str, int]:
                 except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the batch
                     counts["errors"] += 1
                     _print_error(f"{result.path}: header update failed: {exc}", progress)
+            if args.sync_references and result.answers:
+                needed.update(a for a in result.answers.values()
+                              if isinstance(a, str) and not a.startswith("NOT FOUND"))
             if progress is not None:
                 progress.update(1)
         sink.close()
+        if args.sync_references and needed:
+            from ..errors import FetchError
+            from ..fetch.references import ensure_references
+
+            try:
+                await ensure_references(spec.cfg, spec.observatory, sorted(needed), context=spec.context,
+                                        jobs=max(8, args.jobs or 8), progress=show_progress)
+            except FetchError as exc:
+                counts["errors"] += 1
+                _print_error(f"--sync-references: {exc}", progress)
     except BaseException:
         sink.abort()
         raise

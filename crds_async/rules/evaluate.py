@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from ..config import Config
-from ..errors import BadReferenceError, BadRulesError, ExpressionError, UnknownInstrumentError
+from ..errors import BadReferenceError, BadRulesError, ExpressionError
 from ..instruments import INSTRUMENT_KEYWORDS, context_instrument, personality
 from ..instruments.hst_hooks import find_hook, is_dnr_dataset
 from .conditioning import SCALAR_TYPES, condition_value

@@ -108,3 +108,25 @@ def test_context_defaults_to_the_operational_context():
     assert "(context jwst_0541.pmap)" in proc.stderr
     env_proc = run_cli("bestrefs", str(one), "--format", "json", env_extra={"CRDS_CONTEXT": "jwst_0500.pmap"})
     assert "(context jwst_0500.pmap)" in env_proc.stderr
+
+
+def test_sync_references_downloads_what_the_batch_needs(tmp_path):
+    """--sync-references against the project's own server fills an empty references cache, verified."""
+    import hashlib
+
+    from tests.fetch.helpers import add_references, make_served_cache, server_process
+
+    sample = sorted((CORPUS / "hst").glob("*.fits"))[:4]
+    want = json.loads((CORPUS / "expected_hst_0729.json").read_text())
+    needed = sorted({a for p in sample for a in want[p.name].values() if not a.startswith("NOT FOUND")})
+    served = make_served_cache(tmp_path / "served", CACHE)
+    content = add_references(served, "hst", needed)
+    client = make_served_cache(tmp_path / "client", CACHE)  # rules present, no references
+    with server_process(served) as url:
+        proc = run_cli("bestrefs", *map(str, sample), "--context", "hst_0729.pmap", "--sync-references", "-q",
+                       env_extra={"CRDS_PATH": str(client), "CRDS_SERVER_URL": url, "CRDS_MODE": "local"})
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    got = {p.name: p for p in (client / "references").rglob("*") if p.is_file()}
+    assert set(needed) <= set(got), set(needed) - set(got)
+    for name in needed:
+        assert hashlib.sha1(got[name].read_bytes()).hexdigest() == hashlib.sha1(content[name]).hexdigest()

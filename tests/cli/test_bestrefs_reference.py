@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 from astropy.io import fits
 
 from tests.cli.test_bestrefs import run_cli
