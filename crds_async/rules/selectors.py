@@ -15,9 +15,11 @@ enclosing Match try its next weight group; any other :class:`LookupFailure`
 
 from __future__ import annotations
 
+import ast
 import bisect
 import fnmatch
 import re
+import sys
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -417,24 +419,34 @@ def _version_tuple(version: str) -> tuple[int, int, int]:
     return tuple(parts + [0] * (3 - len(parts)))  # type: ignore[return-value]
 
 
-class VersionAfterSelector(Selector):
-    """VersionAfter: the greatest version key <= the dataset's version."""
+class _OrderedKeys(Selector):
+    """A selector over keys kept in one order: ``keys[i]`` selects ``choices[i]``."""
 
-    __slots__ = ("versions", "choices")
+    __slots__ = ("keys", "choices")
 
-    def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[str, object]]):
+    def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[object, object]],
+                 key_of=lambda key: key, order=lambda key: key):
         self.parameters = parameters
-        ordered = sorted(((_version_tuple(k), c) for k, c in items), key=lambda item: item[0])
-        self.versions = [k for k, _ in ordered]
+        ordered = sorted(((key_of(k), c) for k, c in items), key=lambda item: order(item[0]))
+        self.keys = [k for k, _ in ordered]
         self.choices = [c for _, c in ordered]
 
     def leaves(self) -> list[object]:
         return _leaves_of(self.choices)
 
+
+class VersionAfterSelector(_OrderedKeys):
+    """VersionAfter: the greatest version key <= the dataset's version."""
+
+    __slots__ = ()
+
+    def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[str, object]]):
+        super().__init__(parameters, items, key_of=_version_tuple)
+
     def choose(self, header: Mapping[str, str]) -> object:
         joined = "|".join(glob_alternatives(".".join(header.get(p, "UNDEFINED") for p in self.parameters)))
         version = _version_tuple(joined)
-        index = bisect.bisect_right(self.versions, version)
+        index = bisect.bisect_right(self.keys, version)
         if index == 0:
             raise NestedLookupError(f"No selection <= {version!r}")
         return _choose(self.choices[index - 1], header)
@@ -458,19 +470,13 @@ def _number(parameter: str, value: str, short: str) -> float:
         raise LookupFailure(f"{short} Invalid number for {parameter!r} value = {value!r}") from None
 
 
-class GeometricallyNearestSelector(Selector):
+class GeometricallyNearestSelector(_OrderedKeys):
     """GeometricallyNearest: the numeric key nearest the value (float32, first minimum)."""
 
-    __slots__ = ("keys", "choices")
+    __slots__ = ()
 
     def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[object, object]]):
-        self.parameters = parameters
-        ordered = sorted(((condition_value(k), c) for k, c in items), key=lambda item: item[0])
-        self.keys = [k for k, _ in ordered]
-        self.choices = [c for _, c in ordered]
-
-    def leaves(self) -> list[object]:
-        return _leaves_of(self.choices)
+        super().__init__(parameters, items, key_of=condition_value)  # keys sorted as text
 
     def choose(self, header: Mapping[str, str]) -> object:
         value = _number(self.parameters[0], header[self.parameters[0]], "GeometricallyNearest")
@@ -478,19 +484,13 @@ class GeometricallyNearestSelector(Selector):
         return _choose(self.choices[int(np.argmin(distances))], header)
 
 
-class BracketSelector(Selector):
+class BracketSelector(_OrderedKeys):
     """Bracket: the pair of choices around the value (duplicated on an exact hit or off the ends)."""
 
-    __slots__ = ("keys", "choices")
+    __slots__ = ()
 
     def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[object, object]]):
-        self.parameters = parameters
-        ordered = sorted(items, key=lambda item: str(item[0]))  # the reference orders keys as text
-        self.keys = [k for k, _ in ordered]
-        self.choices = [c for _, c in ordered]
-
-    def leaves(self) -> list[object]:
-        return _leaves_of(self.choices)
+        super().__init__(parameters, items, order=str)  # the reference orders keys as text
 
     def choose(self, header: Mapping[str, str]) -> object:
         value = _number(self.parameters[0], header[self.parameters[0]], "Bracket")
@@ -507,7 +507,44 @@ class BracketSelector(Selector):
         return first, (first if low == high else _choose(self.choices[high], header))
 
 
-_SIMPLE = {"UseAfter": UseAfterSelector, "VersionAfter": VersionAfterSelector,
+def _relation(text: object) -> tuple[object, str]:
+    """A SelectVersion key or value as (version, operator); 'default' sorts after every version."""
+    text = str(text)
+    if text.replace("=", "").strip() == "default":
+        return (sys.maxsize, "=")
+    if not text.startswith(("<", "=")):
+        text = "=" + text
+    found = re.match(r"^([<=]=?)(.*)$", text)
+    if not found:
+        raise LookupFailure(f"Illegal version expression in: {text!r}")
+    try:
+        version = ast.literal_eval(found.group(2).strip())  # a literal, never code
+    except (ValueError, SyntaxError):
+        raise LookupFailure(f"Invalid version expression in: {text!r}") from None
+    return (version, found.group(1).replace("==", "="))
+
+
+class SelectVersionSelector(_OrderedKeys):
+    """SelectVersion: the first relation (``<v``, ``=v``, ``default``) the value does not exceed."""
+
+    __slots__ = ()
+
+    def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[object, object]]):
+        super().__init__(parameters, items, key_of=_relation)
+
+    def choose(self, header: Mapping[str, str]) -> object:
+        name = self.parameters[0]
+        value = header[name]
+        if value.replace("=", "").strip() != "default":
+            _number(name, value, "SelectVersion")
+        target = _relation(value)
+        for key, choice in zip(self.keys, self.choices):
+            if not key < target:
+                return _choose(choice, header)
+        raise LookupFailure("list index out of range")  # the reference runs off its list here
+
+
+_SIMPLE = {"UseAfter": UseAfterSelector, "SelectVersion": SelectVersionSelector, "VersionAfter": VersionAfterSelector,
            "ClosestTime": ClosestTimeSelector, "GeometricallyNearest": GeometricallyNearestSelector,
            "Bracket": BracketSelector}
 

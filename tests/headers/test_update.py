@@ -18,13 +18,7 @@ from tests.conftest import CORPUS
 
 
 def _data_after_primary(path) -> bytes:
-    raw = open(path, "rb").read()
-    end = 0
-    while True:
-        block = raw[end:end + 2880]
-        end += 2880
-        if any(block[i:i + 8] == b"END     " for i in range(0, 2880, 80)):
-            return raw[end:]
+    return _data_after_primary_bytes(open(path, "rb").read())
 
 
 @pytest.fixture

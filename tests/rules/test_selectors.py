@@ -1,0 +1,54 @@
+"""The test-only selectors of the tobs rmap (ClosestTime, GeometricallyNearest, Bracket,
+SelectVersion, tuple and dict leaves) choose what the reference's selector objects choose."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from crds_async.rules.model import load_reference_mapping
+from tests.conftest import CACHE, needs_reference
+
+TOBS_RMAP = CACHE / "mappings" / "tobs" / "tobs_tinstr_tfilekind.rmap"
+CASES = [
+    ("USE_AFTER", p) for p in ("2003-09-26 01:28:00", "2004-04-25 21:31:01", "2004-04-25 21:31:02",
+                               "2005-01-01 00:00:00", "2003-01-01 00:00:00")
+] + [("SELECT_VERSION", p) for p in ("1.0", "3.1", "4.9", "5", "6.5", "default")] + [
+    ("CLOSEST_TIME", p) for p in ("2016-01-01", "2017-09-13", "2018-02-01", "2030-01-01")
+] + [("BRACKET", p) for p in ("1.0", "1.2", "1.35", "1.5", "4.0", "6.0", "x")] + [
+    ("GEOMETRICALLY_NEAREST", p) for p in ("1.0", "1.35", "1.36", "3.0", "9.0", "nan", "bad")
+]
+
+
+def _outcome(function):
+    try:
+        return ("ok", function())
+    except Exception as exc:  # noqa: BLE001
+        return ("error", str(exc))
+
+
+@needs_reference
+def test_tobs_selectors_choose_like_the_reference(monkeypatch):
+    monkeypatch.setenv("CRDS_PATH", str(CACHE))
+    monkeypatch.setenv("CRDS_READONLY_CACHE", "1")
+    from crds.core import rmap as ref_rmap
+
+    ours = load_reference_mapping(TOBS_RMAP, "tobs").selector
+    reference = ref_rmap.load_mapping(str(TOBS_RMAP)).selector
+    for case, parameter in CASES:
+        header = {"TEST_CASE": case, "PARAMETER": parameter}
+        want = _outcome(lambda: reference.choose(dict(header)))
+        got = _outcome(lambda: ours.choose(dict(header)))
+        if want[0] == "error":
+            assert got[0] == "error", (case, parameter, got)
+        else:
+            assert got == want, (case, parameter)
+
+
+def test_every_selector_of_the_tobs_rmap_builds():
+    rmap = load_reference_mapping(TOBS_RMAP, "tobs")
+    names = set(rmap.reference_names())
+    assert {"cref_flatfield_120.fits", "foo_bia.fits", "bar_bia2.fits"} <= names
+    assert rmap.selector.choose({"TEST_CASE": "BRACKET", "PARAMETER": "1.35"}) == \
+        ("cref_flatfield_120.fits", "cref_flatfield_124.fits")
