@@ -127,9 +127,12 @@ def _evaluate_one(path: str, spec: BatchSpec, read_header) -> DatasetResult:
 
     result = DatasetResult(path)
     try:
-        raw = read_header(path)
-        header = bestrefs_parameters(dataset_header(raw, "ASDF" if path.lower().endswith(".asdf") else "FITS"))
         evaluator = _evaluator(spec.cfg, spec.context, spec.observatory)
+        # only the keywords the rules can use are read (the old context's are a subset or
+        # checked the same way); JWST synonyms of a wanted keyword map to a wanted name too
+        keep = evaluator.wants if spec.old_context is None else None
+        raw = read_header(path, keep)
+        header = bestrefs_parameters(dataset_header(raw, "ASDF" if path.lower().endswith(".asdf") else "FITS"))
         result.instrument = evaluator.instrument_of(header)
         result.answers = evaluator.evaluate(header, spec.reftypes)
         if spec.old_context:

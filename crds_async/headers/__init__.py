@@ -10,25 +10,30 @@ A bad file raises :class:`crds_async.errors.HeaderError` with one line
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..errors import HeaderError
 from .asdf import ASDF_MAGIC, read_asdf_header
-from .fits import FITS_MAGIC, read_fits_header
+from .fits import FITS_MAGIC, read_fits_header, read_fits_raw
 from .rawfile import open_raw
 
 __all__ = ["read_header", "read_fits_header", "read_asdf_header", "update_primary_header", "HeaderError"]
 
 
-def read_header(path) -> dict[str, str]:
-    """The raw merged header of a FITS or ASDF dataset, chosen by its first bytes."""
-    with open_raw(path, prefix_bytes=16) as raw:
-        magic = raw.prefix
-        name = raw.path
+def read_header(path, keep: Callable[[str], bool] | None = None) -> dict[str, str]:
+    """The raw merged header of a FITS or ASDF dataset, chosen by its first bytes.
+
+    ``keep`` (optional) limits the keywords read to those it accepts.
+    """
+    with open_raw(path) as raw:
         if raw.size == 0:
-            raise HeaderError(f"{name}: empty file")
-    if magic.startswith(FITS_MAGIC):
-        return read_fits_header(path)
+            raise HeaderError(f"{raw.path}: empty file")
+        if raw.prefix.startswith(FITS_MAGIC):
+            return read_fits_raw(raw, keep)  # one open and one read for the usual file
+        name, magic = raw.path, raw.prefix[:8]
     if magic.startswith(ASDF_MAGIC):
-        return read_asdf_header(path)
+        header = read_asdf_header(path)
+        return header if keep is None else {k: v for k, v in header.items() if keep(k)}
     raise HeaderError(f"{name}: not a FITS or ASDF file")
 
 

@@ -12,12 +12,13 @@ rather than being guessed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from ..errors import HeaderError
 from .merge import merge_cards
 from .rawfile import RawFile, open_raw
 
-__all__ = ["read_fits_header", "FITS_MAGIC", "BLOCK"]
+__all__ = ["read_fits_header", "read_fits_raw", "FITS_MAGIC", "BLOCK"]
 
 FITS_MAGIC = b"SIMPLE  ="
 BLOCK = 2880
@@ -28,6 +29,18 @@ _COMMENTARY = frozenset({"COMMENT", "HISTORY", ""})
 _STRUCTURAL = frozenset({"BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "XTENSION"}
                         | {f"NAXIS{i}" for i in range(1, 1000)})
 _MAX_HEADER_BLOCKS = 10_000  # 28.8 MB of cards: far beyond any real header
+
+
+_LEFT_TO_ASTROPY = frozenset({"CONTINUE", "HIERARCH"})
+#: raw 8-character keyword field -> keyword; real headers reuse a few hundred names
+_KEYWORDS: dict[str, str] = {}
+
+
+def _keyword(field: str) -> str:
+    keyword = field.rstrip().upper()
+    if len(_KEYWORDS) < 100_000:
+        _KEYWORDS[field] = keyword
+    return keyword
 
 
 class _NeedsAstropy(Exception):
@@ -82,7 +95,7 @@ def _data_size(cards: dict[str, str], primary: bool) -> int:
     return bitpix // 8 * gcount * (pcount + product)
 
 
-def _fast_cards(raw: RawFile) -> list[tuple[str, str]]:
+def _fast_cards(raw: RawFile, keep: Callable[[str], bool] | None = None) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
     offset = 0
@@ -106,26 +119,33 @@ def _fast_cards(raw: RawFile) -> list[tuple[str, str]]:
             if blocks > _MAX_HEADER_BLOCKS:
                 raise HeaderError(f"{raw.path}: header of HDU {hdu} has no END card")
             text = block.decode("ascii", errors="replace")
+            if "\ufffd" in text:
+                raise _NeedsAstropy  # non-ASCII bytes in a header: astropy decides
             for start in range(0, BLOCK, _CARD):
-                card = text[start:start + _CARD]
-                keyword = card[:8].rstrip().upper()
-                if keyword == "END" and not card[8:].strip():
+                keyword = _KEYWORDS.get(text[start:start + 8])
+                if keyword is None:
+                    keyword = _keyword(text[start:start + 8])
+                if keyword == "END" and not text[start + 8:start + _CARD].strip():
                     found_end = True
                     break
-                if keyword in ("CONTINUE", "HIERARCH") or "\ufffd" in card:
-                    raise _NeedsAstropy
-                if card[8:10] == "= " and keyword not in _COMMENTARY:
+                if text[start + 8:start + 10] == "= " and keyword not in _COMMENTARY:
                     # first value wins across HDUs: parse a later repeat only when the
                     # data-unit size of this HDU needs it
                     if keyword in seen and keyword not in _STRUCTURAL:
                         continue
-                    value = _value(card[10:])
+                    if keyword in _LEFT_TO_ASTROPY:
+                        raise _NeedsAstropy
+                    if keep is not None and keyword not in _STRUCTURAL and not keep(keyword):
+                        continue  # the caller will never look at this keyword
+                    value = _value(text[start + 10:start + _CARD])
                     hdu_cards.setdefault(keyword, value)
                     if keyword not in seen:
                         seen.add(keyword)
                         pairs.append((keyword, value))
-                elif keyword in ("COMMENT", "HISTORY"):
-                    pairs.append((keyword, card[8:].rstrip()))
+                elif keyword in _LEFT_TO_ASTROPY:
+                    raise _NeedsAstropy
+                elif keyword in ("COMMENT", "HISTORY") and keep is None:
+                    pairs.append((keyword, text[start + 8:start + _CARD].rstrip()))
         size = _data_size(hdu_cards, primary=hdu == 0)
         offset += (size + BLOCK - 1) // BLOCK * BLOCK
         hdu += 1
@@ -146,8 +166,16 @@ def _astropy_cards(path: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def read_fits_header(path) -> dict[str, str]:
+def read_fits_header(path, keep: Callable[[str], bool] | None = None) -> dict[str, str]:
     """All HDUs' cards of a FITS file, merged (first value wins).
+
+    Parameters
+    ----------
+    path : path-like
+    keep : callable, optional
+        When given, only keywords for which ``keep(keyword)`` is true are read
+        (the batch engine passes the keywords the rules can use: parsing the
+        others is most of the cost of reading a header).
 
     Raises
     ------
@@ -155,12 +183,19 @@ def read_fits_header(path) -> dict[str, str]:
         ``"<path>: <problem>"`` for an unreadable, non-FITS, empty or truncated file.
     """
     with open_raw(path) as raw:
-        if raw.size == 0:
-            raise HeaderError(f"{raw.path}: empty file")
-        if not raw.prefix.startswith(FITS_MAGIC):
-            raise HeaderError(f"{raw.path}: not a FITS file (no SIMPLE card)")
-        try:
-            pairs = _fast_cards(raw)
-        except _NeedsAstropy:
-            pairs = _astropy_cards(raw.path)
+        return read_fits_raw(raw, keep)
+
+
+def read_fits_raw(raw: RawFile, keep: Callable[[str], bool] | None = None) -> dict[str, str]:
+    """:func:`read_fits_header` on a file already opened with :func:`~.rawfile.open_raw`."""
+    if raw.size == 0:
+        raise HeaderError(f"{raw.path}: empty file")
+    if not raw.prefix.startswith(FITS_MAGIC):
+        raise HeaderError(f"{raw.path}: not a FITS file (no SIMPLE card)")
+    try:
+        pairs = _fast_cards(raw, keep)
+    except _NeedsAstropy:
+        pairs = _astropy_cards(raw.path)
+        if keep is not None:
+            pairs = [(k, v) for k, v in pairs if keep(k.upper())]
     return merge_cards(pairs)

@@ -67,6 +67,14 @@ class Evaluator:
         self._target_of: dict[str, str] = {}
 
     # ------------------------------------------------------------------ public
+    def wants(self, keyword: str) -> bool:
+        """True if a dataset keyword can influence an answer (reading may skip the others)."""
+        target = self._target_of.get(keyword)
+        if target is None:
+            target = self._target(keyword)
+            self._target_of[keyword] = target = target if target in self._wanted else ""
+        return bool(target)
+
     def _target(self, key: str) -> str:
         """The parameter name a header key becomes (JWST FITS -> META, Roman META -> ROMAN.META)."""
         if self._personality is None:
