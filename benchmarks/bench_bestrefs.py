@@ -113,7 +113,11 @@ def main() -> None:
             big = Path(scratch) / "many"
             make_datasets(corpus, big, args.rss_files)
             wall, rss = crds_batch_seconds(big, cache, args.jobs)
-            print(f"crds-batch on {args.rss_files} files: {wall:.1f} s, peak RSS {rss:.0f} MB (target < 300 MB)")
+            per_file = wall / args.rss_files
+            print(f"crds-batch on {args.rss_files} files: {wall:.1f} s ({per_file * 1e6:.0f} us per file), "
+                  f"peak RSS {rss:.0f} MB (target < 300 MB)")
+            if ref is not None:
+                print(f"per-file speed-up vs reference at this scale: {(ref / args.sample) / per_file:,.0f}x")
 
 
 if __name__ == "__main__":

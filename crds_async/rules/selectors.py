@@ -22,8 +22,6 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-
 from ..errors import LookupFailure, RulesError
 from .conditioning import condition_match_key, condition_value, is_esoteric
 from .parse import SelectorCall
@@ -458,6 +456,8 @@ class ClosestTimeSelector(UseAfterSelector):
     __slots__ = ()
 
     def choose(self, header: Mapping[str, str]) -> object:
+        import numpy as np  # only the test observatory uses this selector
+
         date = self.lookup_key(header)
         distances = np.array([abs_time_delta(date, key) for key in self.dates], "f")
         return _choose(self.choices[int(np.argmin(distances))], header)
@@ -479,6 +479,8 @@ class GeometricallyNearestSelector(_OrderedKeys):
         super().__init__(parameters, items, key_of=condition_value)  # keys sorted as text
 
     def choose(self, header: Mapping[str, str]) -> object:
+        import numpy as np  # only the test observatory uses this selector
+
         value = _number(self.parameters[0], header[self.parameters[0]], "GeometricallyNearest")
         distances = np.abs(np.array(self.keys, dtype="f") - value)
         return _choose(self.choices[int(np.argmin(distances))], header)
