@@ -222,8 +222,14 @@ def load_context(context: str, cfg: Config, observatory: str | None = None) -> C
     server_config: dict = {}
     if (config_dir / "server_config").exists():
         server_config = read_server_config(config_dir)
+    elif not context.endswith(".pmap"):
+        raise ConfigError(f"{context!r} is resolved from {config_dir / 'server_config'}, which does not exist: "
+                          "set CRDS_PATH to a CRDS cache, or name a .pmap")
     name = resolve_context(context, server_config)
     mapping_dir = cfg.mapping_dir(observatory)
+    if not (mapping_dir / name).is_file():
+        raise ConfigError(f"{name} is not in {mapping_dir}: set CRDS_PATH to a CRDS cache that has it, "
+                          "or fetch it with `crds-batch sync --contexts " + name + "`")
     verify = not cfg.ignore_mapping_checksum
     parsed = load_mapping_file(mapping_dir / name, verify_checksum=verify)
     if not isinstance(parsed.selector, dict):
