@@ -1,0 +1,95 @@
+"""The batch engine: discovery, ordered streaming, bounded look-ahead, pluggable executors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from crds_async.config import config_from_env
+from crds_async.errors import CrdsError
+from crds_async.pipeline import _CHUNK, BatchSpec, discover, run_batch
+from tests.conftest import CACHE, CORPUS
+
+SPEC = BatchSpec(cfg=config_from_env({"CRDS_PATH": str(CACHE)}), context="hst_0729.pmap", observatory="hst")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    sources = sorted((CORPUS / "hst").glob("*.fits"))
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for i, source in enumerate(sources[:6]):
+        folder = tmp_path / ("a" if i % 2 else "a/b")
+        os.link(source, folder / source.name)
+    (tmp_path / "a" / "notes.txt").write_text("not a dataset")
+    return tmp_path
+
+
+def test_discovery_walks_directories_globs_lists_and_stdin(tree):
+    walked = list(discover([str(tree / "a")]))
+    assert len(walked) == 6 and all(p.suffix == ".fits" for p in walked)
+    assert walked[:3] == sorted(walked[:3])  # a directory's own files come out sorted
+    assert list(discover([str(tree / "a" / "*.fits")])) == sorted((tree / "a").glob("*.fits"))
+    listing = tree / "list.txt"
+    listing.write_text("# a comment\n" + "\n".join(str(p) for p in walked[:2]) + "\n\n")
+    assert list(discover([f"@{listing}"])) == walked[:2]
+    assert list(discover(["-"], stdin=io.StringIO(f"{walked[3]}\n"))) == [walked[3]]
+    assert list(discover([str(tree / "a" / "notes.txt")])) == [tree / "a" / "notes.txt"]  # named: always read
+    with pytest.raises(CrdsError, match="missing.txt: cannot read list file"):
+        list(discover([f"@{tree / 'missing.txt'}"]))
+
+
+async def _collect(paths, spec=SPEC, **kw):
+    return [r async for r in run_batch(paths, spec, **kw)]
+
+
+async def test_results_keep_input_order_and_match_across_job_counts():
+    paths = [p for p in sorted((CORPUS / "hst").glob("*.fits"))] * 2  # several chunks
+    assert len(paths) > 4 * _CHUNK
+    one = await _collect(iter(paths), jobs=1)
+    two = await _collect(iter(paths), jobs=2)
+    assert [r.path for r in two] == [str(p) for p in paths]
+    assert [(r.path, r.answers, r.error) for r in one] == [(r.path, r.answers, r.error) for r in two]
+    want = json.loads((CORPUS / "expected_hst_0729.json").read_text())
+    assert all(r.answers == want[Path(r.path).name] for r in two)
+
+
+async def test_paths_are_consumed_lazily_with_bounded_look_ahead():
+    source = sorted((CORPUS / "hst").glob("*.fits"))
+    consumed = 0
+
+    def endless():
+        nonlocal consumed
+        while True:
+            for path in source:
+                consumed += 1
+                yield path
+
+    seen = 0
+    with ThreadPoolExecutor(2) as pool:
+        async for _result in run_batch(endless(), SPEC, jobs=2, executor=pool):
+            seen += 1
+            if seen == 3 * _CHUNK:
+                break
+    # never more than the in-flight window (2 x jobs chunks) ahead of what was yielded
+    assert consumed <= seen + (2 * 2 + 1) * _CHUNK
+
+
+async def test_an_injected_executor_is_used_and_left_open():
+    calls = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            calls.append(len(args[0]))
+            return super().submit(fn, *args, **kwargs)
+
+    paths = sorted((CORPUS / "jwst").glob("*.fits"))
+    jwst = BatchSpec(cfg=SPEC.cfg, context="jwst_0541.pmap", observatory="jwst")
+    with Recording(2) as pool:
+        results = await _collect(iter(paths), spec=jwst, jobs=2, executor=pool)
+        assert pool.submit(sum, [1, 2]).result() == 3  # still usable: the batch does not own it
+    assert sum(calls[:-1]) == len(paths) and len(results) == len(paths)
