@@ -24,7 +24,7 @@ from .model import Context, load_context
 
 __all__ = ["load_context_cached", "cache_file_for", "FORMAT"]
 
-FORMAT = b"crds_async-compiled-context-1"
+FORMAT = b"crds_async-compiled-context-2"  # bump whenever a pickled class changes shape
 
 
 def _user_dir() -> Path:
@@ -83,7 +83,10 @@ def _try_load(path: Path, secret: bytes, cfg: Config) -> Context | None:
     if len(blob) < 64 or not hmac.compare_digest(hmac.new(secret, blob[32:], "sha256").digest(), blob[:32]):
         return None  # not ours, or tampered with: never unpickle it
     fingerprint, payload = blob[32:64], blob[64:]
-    ctx = pickle.loads(payload)
+    try:
+        ctx = pickle.loads(payload)  # ours (HMAC checked), but possibly from another version
+    except Exception:  # noqa: BLE001 - any failure just means "rebuild"
+        return None
     try:
         if not isinstance(ctx, Context) or _fingerprint(ctx, cfg) != fingerprint:
             return None

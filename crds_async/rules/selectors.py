@@ -221,7 +221,8 @@ def _leaves_of(choices: Sequence[object]) -> list[object]:
 class MatchSelector(Selector):
     """Match: weighted matching of parameter tuples, ties merged, fall-through by weight."""
 
-    __slots__ = ("keys", "choices", "matchers", "valid", "substitutions", "merge_overlaps", "_memo", "name")
+    __slots__ = ("keys", "choices", "matchers", "valid", "substitutions", "merge_overlaps", "_memo", "name",
+                 "_index_at", "_exact", "_loose")
 
     def __init__(self, parameters: tuple[str, ...], raw_choices: Sequence[tuple[object, object]],
                  rmap_header: Mapping, name: str):
@@ -243,6 +244,34 @@ class MatchSelector(Selector):
         self.matchers = [tuple(_matcher(element) for element in key) for key in self.keys]
         self.valid = self._valid_values()
         self._memo: dict[tuple[str, ...], object] = {}
+        self._build_index()
+
+    def _build_index(self) -> None:
+        """Index the keys by the parameter with the most distinct plain values.
+
+        A plain key value (an ``_Equal`` matcher) can only match a header value equal to
+        it (or ``*``/``N/A``, which match every key), so winnowing need only look at the
+        keys filed under the header's value plus the keys with patterns there.
+        """
+        self._index_at, self._exact, self._loose = -1, {}, []
+        best = 0
+        for position in range(len(self.parameters)):
+            plain = {key[position] for key, m in zip(self.keys, self.matchers) if type(m[position]) is _Equal}
+            if len(plain) > best:
+                best, self._index_at = len(plain), position
+        if self._index_at < 0:
+            return
+        for index, matchers in enumerate(self.matchers):
+            if type(matchers[self._index_at]) is _Equal:
+                self._exact.setdefault(matchers[self._index_at].key, []).append(index)
+            else:
+                self._loose.append(index)
+
+    def _indices(self, values: tuple[str, ...]):
+        if self._index_at < 0 or values[self._index_at] in ("*", "N/A"):
+            return range(len(self.matchers))
+        exact = self._exact.get(values[self._index_at], [])
+        return sorted(exact + self._loose) if self._loose else exact  # key order decides tie order
 
     def _substituted(self, raw_choices):
         items = dict(raw_choices)
@@ -310,7 +339,9 @@ class MatchSelector(Selector):
         for name, value in zip(self.parameters, values):
             self._validate(name, value, self.valid[name])
         weights: dict[int, list[int]] = {}
-        for index, matchers in enumerate(self.matchers):
+        all_matchers = self.matchers
+        for index in self._indices(values):
+            matchers = all_matchers[index]
             weight = 0
             for matcher, value in zip(matchers, values):
                 status = matcher.match(value)
