@@ -77,7 +77,7 @@ def getrecommendations(header: Mapping[str, object], context: str | None = None,
     if observatory is None and context is None and cfg.context is None and cfg.observatory is None:
         observatory = observatory_of_instrument(header_instrument(header) or "")
     evaluator = get_evaluator(context or cfg.context, cfg, observatory)
-    result = evaluator.evaluate(header, reftypes, fast=fast)
+    instrument, result = evaluator.evaluate_dataset(header, reftypes, fast=fast)
     if not fast:
-        evaluator.check_bad_files(evaluator.instrument_of(header), result)
+        evaluator.check_bad_files(instrument, result)
     return result

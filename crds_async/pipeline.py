@@ -133,8 +133,7 @@ def _evaluate_one(path: str, spec: BatchSpec, read_header) -> DatasetResult:
         keep = evaluator.wants if spec.old_context is None else None
         raw = read_header(path, keep)
         header = bestrefs_parameters(dataset_header(raw, "ASDF" if path.lower().endswith(".asdf") else "FITS"))
-        result.instrument = evaluator.instrument_of(header)
-        result.answers = evaluator.evaluate(header, spec.reftypes)
+        result.instrument, result.answers = evaluator.evaluate_dataset(header, spec.reftypes)
         if spec.old_context:
             # Only the types whose rules differ can change: the old context answers just those.
             changed = (spec.changed_types or {}).get(result.instrument, ())

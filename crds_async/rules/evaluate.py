@@ -126,6 +126,11 @@ class Evaluator:
         RulesError
             The instrument's rules could not be loaded.
         """
+        return self.evaluate_dataset(header, reftypes, fast=fast)[1]
+
+    def evaluate_dataset(self, header: Mapping[str, object], reftypes: Iterable[str] | None = None,
+                         *, fast: bool = True) -> tuple[str, dict[str, object]]:
+        """``(instrument, answers)``: :meth:`evaluate` plus the instrument it used, in one pass."""
         imap, minimized = self.minimized(header, fast=fast)
         include = [str(t).lower() for t in reftypes] if reftypes else list(imap.reftypes)
         names = _with_aliases(minimized)  # what relevance/omit expressions see: same for every type
@@ -134,7 +139,7 @@ class Evaluator:
             answer = self._answer(imap, reftype, minimized, names)
             if answer is not None:
                 result[reftype] = answer
-        return result
+        return imap.instrument, result
 
     def check_bad_files(self, instrument: str, result: Mapping[str, object]) -> None:
         """Raise BadRulesError / BadReferenceError as the reference's non-fast mode does."""
