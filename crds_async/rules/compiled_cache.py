@@ -24,7 +24,7 @@ from .model import Context, load_context
 
 __all__ = ["load_context_cached", "cache_file_for", "FORMAT"]
 
-FORMAT = b"crds_async-compiled-context-2"  # bump whenever a pickled class changes shape
+FORMAT = b"crds_async-compiled-context-3"  # bump whenever a pickled class changes shape
 
 
 def _user_dir() -> Path:

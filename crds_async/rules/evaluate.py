@@ -188,18 +188,27 @@ class Evaluator:
         return hooks
 
     def _best_ref(self, rmap: ReferenceMapping, header_in: dict, names: dict) -> object:
-        try:
-            if rmap.omit.evaluate(names):
+        omit, relevance = rmap.omit, rmap.relevance
+        if omit.is_constant:
+            if omit.constant:
                 raise _Omitted
-        except ExpressionError as exc:
-            log.warning("Failed checking OMIT for %r %r with expr %r : %s",
-                        rmap.instrument, rmap.filekind, rmap.omit.source, exc)
-        try:
-            if not rmap.relevance.evaluate(names):
+        else:
+            try:
+                if omit.evaluate(names):
+                    raise _Omitted
+            except ExpressionError as exc:
+                log.warning("Failed checking OMIT for %r %r with expr %r : %s",
+                            rmap.instrument, rmap.filekind, omit.source, exc)
+        if relevance.is_constant:
+            if not relevance.constant:
                 raise _Irrelevant
-        except ExpressionError as exc:
-            log.warning("Failed checking relevance for %r %r with expr %r : %s",
-                        rmap.instrument, rmap.filekind, rmap.relevance.source, exc)
+        else:
+            try:
+                if not relevance.evaluate(names):
+                    raise _Irrelevant
+            except ExpressionError as exc:
+                log.warning("Failed checking relevance for %r %r with expr %r : %s",
+                            rmap.instrument, rmap.filekind, relevance.source, exc)
         precondition, fallback = self._hooks_of(rmap)
         header = precondition(header_in) if precondition else header_in
         header = self._apply_parkey_relevance(rmap, header)

@@ -32,13 +32,17 @@ Evaluate = Callable[[Mapping[str, object]], object]
 class Expression:
     """A compiled expression; call :meth:`evaluate` with the header's values."""
 
-    __slots__ = ("source", "names", "_run", "_origin")
+    __slots__ = ("source", "names", "_run", "_origin", "is_constant", "constant")
 
-    def __init__(self, source: str, names: frozenset[str], run: Evaluate, origin: tuple = ()):
+    def __init__(self, source: str, names: frozenset[str], run: Evaluate, origin: tuple = (),
+                 constant: object = None, is_constant: bool = False):
         self.source = source
         self.names = names
         self._run = run
         self._origin = origin
+        #: most rmaps' relevance is ``True`` and omit ``False``: callers skip evaluating those
+        self.is_constant = is_constant
+        self.constant = constant
 
     def __reduce__(self):
         # closures do not pickle: a compiled context stores the text and recompiles it
@@ -183,4 +187,6 @@ def compile_expression(source: str, where: str, dotted_names: Sequence[str] = ()
         raise MappingSyntaxError(f"{where}: expression {source!r} cannot be parsed") from None
     compiler = _Compiler(where, source)
     run = compiler.build(tree.body)
-    return Expression(source, frozenset(compiler.names), run, (source, where, tuple(dotted_names)))
+    is_constant = type(tree.body) is ast.Constant
+    return Expression(source, frozenset(compiler.names), run, (source, where, tuple(dotted_names)),
+                      tree.body.value if is_constant else None, is_constant)
