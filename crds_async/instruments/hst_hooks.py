@@ -27,6 +27,7 @@ __all__ = [
     "HOOK_KINDS",
     "find_hook",
     "is_dnr_dataset",
+    "DNR_KEYWORDS",
     "precondition_header_acs_biasfile_v1",
     "precondition_header_acs_biasfile_v2",
     "fallback_header_acs_biasfile_v2",
@@ -233,6 +234,10 @@ def find_hook(kind: str, instrument: str, filekind: str, rmap_hooks: Mapping[str
     if not isinstance(name, str) or HOOK_INSTRUMENTS.get(name) != instrument:
         return None
     return HOOKS[name]
+
+
+#: the keywords :func:`is_dnr_dataset` reads
+DNR_KEYWORDS = ("DETECTOR", "CCDGAIN")
 
 
 def is_dnr_dataset(header: Header) -> bool:

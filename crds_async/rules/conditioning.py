@@ -25,6 +25,7 @@ __all__ = [
     "is_esoteric",
     "condition_match_key",
     "SCALAR_TYPES",
+    "ConditionedValues",
 ]
 
 #: Header value types the reference keeps; anything else is dropped before matching.
@@ -99,6 +100,30 @@ def condition_value(value: object) -> str:
     if type(value) is not str:  # noqa: E721 - str subclasses are str()-ed to plain str too
         value = str(value)
     return _condition_text(value)
+
+
+class ConditionedValues(dict):
+    """``memo[value]`` is ``condition_value(value)``, remembered for text values.
+
+    A plain dict lookup on a hit, which is what a batch of datasets mostly does.
+    Only ``str`` keys are ever stored: ``True``, ``1`` and ``1.0`` are equal as dict
+    keys but condition differently (``'T'``, ``'1.0'``), so other types are
+    conditioned afresh each time and can never hit a stored key.
+    """
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = 1 << 16):
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, value: object) -> str:
+        conditioned = condition_value(value)
+        if type(value) is str:  # noqa: E721 - exactly str, see above
+            if len(self) >= self.limit:
+                self.clear()
+            self[value] = conditioned
+        return conditioned
 
 
 def condition_header(header: Mapping[str, object], *, drop_non_scalars: bool = True) -> dict[str, str]:

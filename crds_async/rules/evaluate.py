@@ -10,19 +10,23 @@ absent (rules.md §2).  Pure: no I/O after construction.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 
 from ..config import Config
 from ..errors import BadReferenceError, BadRulesError, ExpressionError
 from ..instruments import INSTRUMENT_KEYWORDS, context_instrument, personality
-from ..instruments.hst_hooks import find_hook, is_dnr_dataset
-from .conditioning import SCALAR_TYPES, condition_value
+from ..instruments.hst_hooks import DNR_KEYWORDS, find_hook, is_dnr_dataset
+from .conditioning import SCALAR_TYPES, ConditionedValues, condition_value
 from .model import NA_VALUES, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
+from .relevance import apply_parkey_relevance, with_aliases
+from .plans import OMITTED, SLOW, ConstantPlan, InstrumentPlan, RmapPlan, dataset_date, plan_for
 
 __all__ = ["Evaluator", "NOT_FOUND_NA"]
 
 log = logging.getLogger(__name__)
 NOT_FOUND_NA = "NOT FOUND n/a"
+_LAYOUT_LIMIT = 1024  # distinct header key layouts remembered (one per kind of dataset file, typically)
 
 
 class _Irrelevant(Exception):
@@ -31,15 +35,6 @@ class _Irrelevant(Exception):
 
 class _Omitted(Exception):
     """The type is left out of the answer."""
-
-
-def _with_aliases(header: Mapping[str, str]) -> dict[str, object]:
-    """The header plus ``META_X_Y`` aliases of dotted keys, for expressions."""
-    names: dict[str, object] = dict(header)
-    for key, value in header.items():
-        if "." in key:
-            names[key.replace(".", "_")] = value
-    return names
 
 
 class Evaluator:
@@ -51,10 +46,15 @@ class Evaluator:
         From :func:`crds_async.rules.load_context`.
     cfg : Config
         For ``allow_bad_rules`` / ``allow_bad_references``.
+    use_plans : bool
+        Answer from memoised plans (:mod:`.plans`) wherever they apply; False
+        walks the selector trees for every type (the reference's way, and what
+        the tests compare the plans with).
     """
 
-    def __init__(self, context: Context, cfg: Config | None = None):
+    def __init__(self, context: Context, cfg: Config | None = None, *, use_plans: bool = True):
         self.context = context
+        self.use_plans = use_plans
         self.cfg = cfg or Config()
         self.observatory = context.observatory
         self._personality = personality(context.observatory) if context.observatory != "tobs" else None
@@ -65,14 +65,20 @@ class Evaluator:
         for imap in context.instruments.values():
             self._wanted.update(k.upper() for k in imap.required_parkeys)
         self._target_of: dict[str, str] = {}
+        # Speed-ups, all memos of pure functions (results equal the plain loops'):
+        self._layouts: dict[tuple, list[tuple[str, str]]] = {}   # header key order -> (source, parameter)
+        self._conditioned = ConditionedValues()                  # header value -> conditioned value
+        self._lower_case_parameters = False                      # some parameter name is not upper case
+        self._minimized_keys: dict[str, list[tuple[str, str, str]]] = {}  # imap -> (key, lower, upper)
+        self._plans: dict[str, dict[str, RmapPlan | ConstantPlan | None]] = {}  # imap -> reftype -> plan
+        self._instrument_plans: dict[object, InstrumentPlan] = {}  # (imap, requested types) -> plan
 
     # ------------------------------------------------------------------ public
     def wants(self, keyword: str) -> bool:
         """True if a dataset keyword can influence an answer (reading may skip the others)."""
         target = self._target_of.get(keyword)
         if target is None:
-            target = self._target(keyword)
-            self._target_of[keyword] = target = target if target in self._wanted else ""
+            target = self._classify(keyword)
         return bool(target)
 
     def _target(self, key: str) -> str:
@@ -89,17 +95,47 @@ class Evaluator:
         Equal, on every parameter the context reads, to the reference's renaming
         (Roman entry renaming, conditioning, JWST FITS -> META) of the whole header.
         """
+        if fast and type(header) is dict:
+            # Datasets of one kind share their keyword order: which keys become which
+            # parameters is worked out once per order, not once per keyword per dataset.
+            layout = tuple(header)
+            pairs = self._layouts.get(layout)
+            if pairs is None:
+                pairs = self._layout_pairs(layout)
+            conditioned = self._conditioned
+            return {target: conditioned[header[source]] for source, target in pairs}
         out: dict[str, str] = {}
-        targets = self._target_of
-        wanted = self._wanted
         for key, value in header.items():
-            target = targets.get(key)
+            target = self._target_of.get(key)
             if target is None:
-                target = self._target(str(key))
-                targets[key] = target = target if target in wanted else ""
+                target = self._classify(key)
             if target and (fast or isinstance(value, SCALAR_TYPES)):
                 out[target] = condition_value(value)
         return out
+
+    def _classify(self, key: object) -> str:
+        """The parameter ``key`` becomes, or '' if no rule can use it (remembered)."""
+        target = self._target(str(key))
+        target = target if target in self._wanted else ""
+        if target != target.upper():
+            self._lower_case_parameters = True
+        self._target_of[key] = target
+        return target
+
+    def _layout_pairs(self, layout: tuple) -> list[tuple[str, str]]:
+        """(source key, parameter) for one header key order; a later source of a parameter wins."""
+        source_of: dict[str, object] = {}
+        for key in layout:
+            target = self._target_of.get(key)
+            if target is None:
+                target = self._classify(key)
+            if target:
+                source_of[target] = key
+        pairs = [(source, target) for target, source in source_of.items()]
+        if len(self._layouts) >= _LAYOUT_LIMIT:
+            self._layouts.clear()
+        self._layouts[layout] = pairs
+        return pairs
 
     def instrument_of(self, header: Mapping[str, object]) -> str:
         """Lower-case instrument of ``header`` in this context (UnknownInstrumentError)."""
@@ -112,8 +148,15 @@ class Evaluator:
         instrument = context_instrument(params, self.context.instrument_key, self.context.name,
                                         self.context.instrument_names)
         imap = self.context.instrument(instrument)
-        keys = list(imap.required_parkeys) + [self.context.instrument_key]
-        return imap, {k: params.get(k.lower(), params.get(k.upper(), "UNDEFINED")) for k in keys}
+        keys = self._minimized_keys.get(imap.name)
+        if keys is None:
+            names = list(imap.required_parkeys) + [self.context.instrument_key]
+            keys = self._minimized_keys[imap.name] = [(k, k.lower(), k.upper()) for k in names]
+        get = params.get
+        if self._lower_case_parameters:
+            return imap, {k: get(lower, get(upper, "UNDEFINED")) for k, lower, upper in keys}
+        # every parameter name is upper case, so the lower-case lookup could only find the same key
+        return imap, {k: get(upper, "UNDEFINED") for k, _lower, upper in keys}
 
     def evaluate(self, header: Mapping[str, object], reftypes: Iterable[str] | None = None,
                  *, fast: bool = True) -> dict[str, object]:
@@ -132,14 +175,78 @@ class Evaluator:
                          *, fast: bool = True) -> tuple[str, dict[str, object]]:
         """``(instrument, answers)``: :meth:`evaluate` plus the instrument it used, in one pass."""
         imap, minimized = self.minimized(header, fast=fast)
-        include = [str(t).lower() for t in reftypes] if reftypes else list(imap.reftypes)
-        names = _with_aliases(minimized)  # what relevance/omit expressions see: same for every type
-        result: dict[str, object] = {}
-        for reftype in include:
+        plan = self._instrument_plan(imap, reftypes)
+        result = plan.answers.copy()  # constant answers, in order, with a slot for each other type
+        names = None  # what the interpreted path's expressions see; built only if needed
+        dates: dict[tuple, object] = {}
+        for reftype, outcome in plan.outcomes(minimized):
+            if outcome is not None:
+                date_keys, breaks, answers = outcome
+                if date_keys is None:
+                    answer = answers[0]
+                else:
+                    date = dates.get(date_keys)
+                    if date is None:
+                        date = dates[date_keys] = dataset_date(minimized, date_keys)
+                    answer = SLOW if date is SLOW else answers[bisect_right(breaks, date)]
+                if answer is not SLOW:
+                    if answer is OMITTED:
+                        result.pop(reftype, None)
+                    else:
+                        result[reftype] = answer
+                    continue
+            if names is None:
+                names = with_aliases(minimized)
             answer = self._answer(imap, reftype, minimized, names)
-            if answer is not None:
+            if answer is None:
+                result.pop(reftype, None)
+            else:
                 result[reftype] = answer
         return imap.instrument, result
+
+    def _instrument_plan(self, imap: InstrumentMapping, reftypes: Iterable[str] | None) -> InstrumentPlan:
+        """The memoised plan of ``imap`` for these requested types (all of the imap's by default)."""
+        if not reftypes:
+            key: object = (imap.name, None)
+            found = self._instrument_plans.get(key)
+            if found is None:
+                found = self._new_instrument_plan(key, imap, list(imap.reftypes))
+            return found
+        try:
+            key = (imap.name, reftypes if type(reftypes) is tuple else tuple(reftypes))
+            found = self._instrument_plans.get(key)
+        except TypeError:  # unhashable items: no memo
+            return InstrumentPlan([str(t).lower() for t in reftypes], self._plans_of(imap))
+        if found is None:
+            found = self._new_instrument_plan(key, imap, [str(t).lower() for t in key[1]])
+        return found
+
+    def _new_instrument_plan(self, key: object, imap: InstrumentMapping, include: list[str]) -> InstrumentPlan:
+        plans = self._plans.get(imap.name) or self._plans_of(imap)
+        if len(self._instrument_plans) >= _LAYOUT_LIMIT:
+            self._instrument_plans.clear()
+        found = self._instrument_plans[key] = InstrumentPlan(include, plans)
+        return found
+
+    def _plans_of(self, imap: InstrumentMapping) -> dict[str, RmapPlan | ConstantPlan | None]:
+        """Answer plans of the instrument's rmaps (None: the interpreted path answers that type)."""
+        keys = list(imap.required_parkeys) + [self.context.instrument_key]
+        plans: dict[str, RmapPlan | ConstantPlan | None] = {}
+        for reftype, value in imap.reftypes.items() if self.use_plans else ():
+            if value in NA_VALUES:
+                plans[reftype] = ConstantPlan(NOT_FOUND_NA)
+            elif value in OMIT_VALUES:
+                plans[reftype] = ConstantPlan(OMITTED)
+            elif reftype in imap.rmaps:
+                rmap = imap.rmaps[reftype]
+                precondition, fallback = self._hooks_of(rmap)
+                hst = self.observatory == "hst"
+                plans[reftype] = plan_for(rmap, keys, precondition=precondition is not None,
+                                          fallback=fallback is not None,
+                                          do_not_reprocess=is_dnr_dataset if hst else None,
+                                          do_not_reprocess_keys=DNR_KEYWORDS if hst else ())
+        self._plans[imap.name] = plans
+        return plans
 
     def check_bad_files(self, instrument: str, result: Mapping[str, object]) -> None:
         """Raise BadRulesError / BadReferenceError as the reference's non-fast mode does."""
@@ -211,7 +318,7 @@ class Evaluator:
                             rmap.instrument, rmap.filekind, relevance.source, exc)
         precondition, fallback = self._hooks_of(rmap)
         header = precondition(header_in) if precondition else header_in
-        header = self._apply_parkey_relevance(rmap, header)
+        header = apply_parkey_relevance(rmap, header)
         try:
             best = rmap.selector.choose(header)
         except Exception as first_failure:
@@ -222,7 +329,7 @@ class Evaluator:
                 if not retry:
                     raise
                 retry = self._rmap_minimized(rmap, retry)
-                retry = self._apply_parkey_relevance(rmap, retry)
+                retry = apply_parkey_relevance(rmap, retry)
                 best = rmap.selector.choose(retry)
             except Exception:
                 if rmap.reffile_required in ("YES", "NONE"):
@@ -238,25 +345,3 @@ class Evaluator:
     def _rmap_minimized(self, rmap: ReferenceMapping, header: Mapping[str, str]) -> dict[str, str]:
         params = self._personality.to_parkeys(header) if self._personality else dict(header)
         return {k: params.get(k.lower(), params.get(k.upper(), "UNDEFINED")) for k in rmap.required_parkeys}
-
-    @staticmethod
-    def _apply_parkey_relevance(rmap: ReferenceMapping, header: Mapping[str, str]) -> Mapping[str, str]:
-        if not rmap.parkey_relevance:
-            return header
-        names = dict(header)
-        for key in rmap.required_parkeys:
-            if key not in names or names[key] in ("UNDEFINED", None):
-                names[key] = "UNDEFINED"
-        names = _with_aliases(names)
-        names["keep_comments"] = False
-        out = dict(header)
-        for parkey in rmap.required_parkeys:
-            expression = rmap.parkey_relevance.get(parkey.lower())
-            if expression is not None:
-                try:
-                    relevant = expression.evaluate(names)
-                except ExpressionError as exc:
-                    raise ExpressionError(str(exc)) from None
-                if not relevant:
-                    out[parkey] = "N/A"
-        return out

@@ -375,11 +375,14 @@ class MatchSelector(Selector):
                 groups.append(tuple(tied))  # tied leaves come back as a tuple, as in the reference
         return groups
 
-    def choose(self, header: Mapping[str, str]) -> object:
-        values = tuple(header.get(p, "UNDEFINED") for p in self.parameters)
-        for parameter, value in zip(self.parameters, values):
-            if parameter not in header and "N/A" not in self.valid[parameter]:
-                raise LookupFailure(f"Match required lookup parameter {parameter!r} is undefined.")
+    def groups(self, values: tuple[str, ...]) -> list[object]:
+        """The choice of each weight group for these parameter values, best first (memoised).
+
+        Raises
+        ------
+        LookupFailure
+            A value fails validation (the reference's text).
+        """
         groups = self._memo.get(values)
         if groups is None:
             try:
@@ -391,7 +394,14 @@ class MatchSelector(Selector):
             self._memo[values] = groups
         if isinstance(groups, LookupFailure):
             raise groups
-        for group in groups:
+        return groups
+
+    def choose(self, header: Mapping[str, str]) -> object:
+        values = tuple(header.get(p, "UNDEFINED") for p in self.parameters)
+        for parameter, value in zip(self.parameters, values):
+            if parameter not in header and "N/A" not in self.valid[parameter]:
+                raise LookupFailure(f"Match required lookup parameter {parameter!r} is undefined.")
+        for group in self.groups(values):
             if isinstance(group, LookupFailure):
                 raise group
             try:

@@ -1,0 +1,344 @@
+"""Answer plans: one rmap's answer as a memoised function of a few header values.
+
+For most rmaps (a ``Match`` over instrument modes whose choices are
+``UseAfter`` tables of file names) the answer for a dataset depends only on
+the Match parameters, the names the ``rmap_relevance``/``rmap_omit``
+expressions read, and the dataset's UseAfter date.  A plan memoises, per tuple
+of the non-date values, the whole outcome as a piecewise-constant function of
+the date: sorted break dates and the answer on each interval.  Answering a
+dataset is then one tuple lookup and one bisection, instead of walking the
+selector tree (rules.md §3).
+
+Exactness comes first: a plan is built by running the very selectors the
+interpreted path runs, and anything it does not model (hooks, parkey
+relevance of a date parameter, selectors other than Match/UseAfter, failures, ``No match found.``,
+expression errors, a date that does not parse) is answered :data:`SLOW`, which
+sends that dataset and type to the interpreted path.
+"""
+
+from __future__ import annotations
+
+import bisect
+import operator
+from collections.abc import Callable, Mapping, Sequence
+
+from ..errors import LookupFailure
+from .model import NA_VALUES, OMIT_VALUES, ReferenceMapping
+from .relevance import PARKEY_RELEVANCE_CONSTANTS, apply_parkey_relevance
+from .selectors import MatchSelector, Selector, UseAfterSelector
+from .timestamps import lookup_date
+
+__all__ = ["SLOW", "OMITTED", "NOT_FOUND_NA", "RmapPlan", "ConstantPlan", "InstrumentPlan", "Outcome", "plan_for", "dataset_date"]
+
+NOT_FOUND_NA = "NOT FOUND n/a"
+_MEMO_LIMIT = 8192
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: "ask the interpreted path": the plan does not model this case.
+SLOW = _Marker("SLOW")
+#: the type is left out of the answer (``rmap_omit`` true, or an ``OMIT`` leaf).
+OMITTED = _Marker("OMITTED")
+
+#: ``(date_keys, break_dates, answers)``: with ``date_keys`` None the answer is
+#: ``answers[0]``; otherwise ``answers[bisect_right(break_dates, date)]``.
+Outcome = tuple
+
+
+def _leaf_answer(leaf: object) -> object:
+    """What the interpreted path returns for a selected leaf."""
+    if isinstance(leaf, str):
+        if leaf in NA_VALUES:
+            return NOT_FOUND_NA
+        if leaf in OMIT_VALUES:
+            return OMITTED
+    return leaf
+
+
+_ALWAYS_SLOW: Outcome = (None, (), (SLOW,))
+
+
+class RmapPlan:
+    """The memoised answers of one rmap for one instrument's minimised headers.
+
+    Parameters
+    ----------
+    rmap : ReferenceMapping
+    key_names : sequence of str
+        Minimised-header keys whose values decide everything but the date: the
+        Match parameters, then the keys behind the expressions' names
+        (``rmap_omit``, ``rmap_relevance`` and ``parkey_relevance``).
+    expression_names : mapping
+        Expression name -> minimised-header key (``META_X_Y`` -> ``META.X.Y``).
+    """
+
+    __slots__ = ("rmap", "key_names", "key_of", "memo", "_match", "_expression_names", "_no_match",
+                 "_single_tables")
+
+    def __init__(self, rmap: ReferenceMapping, key_names: Sequence[str], expression_names: Mapping[str, str],
+                 no_match: Callable[[Mapping[str, str]], object] | None = None):
+        self.rmap = rmap
+        self.key_names = tuple(key_names)
+        self.key_of: Callable[[Mapping[str, str]], object] | None = (
+            operator.itemgetter(*self.key_names) if self.key_names else None)
+        self.memo: dict[object, Outcome] = {}
+        self._match = rmap.selector if isinstance(rmap.selector, MatchSelector) else None
+        self._expression_names = dict(expression_names)
+        self._no_match = no_match
+        self._single_tables: dict[tuple[int, object], tuple] = {}
+
+    def outcome(self, params: Mapping[str, str]) -> Outcome:
+        """The memoised outcome for ``params`` (a minimised header), built on a miss."""
+        key = self.key_of(params) if self.key_of is not None else ()
+        found = self.memo.get(key)
+        if found is None:
+            found = self._build(params)
+            if len(self.memo) >= _MEMO_LIMIT:
+                self.memo.clear()  # bounded memory on archives with endless value variety
+            self.memo[key] = found
+        return found
+
+    # ----------------------------------------------------------- building
+    def _expression_value(self, expression, params: Mapping[str, str]) -> object:
+        names = {name: params[key] for name, key in self._expression_names.items()}
+        return expression.evaluate(names)
+
+    def _build(self, params: Mapping[str, str]) -> Outcome:
+        rmap = self.rmap
+        omit, relevance = rmap.omit, rmap.relevance
+        try:
+            if omit.constant if omit.is_constant else self._expression_value(omit, params):
+                return (None, (), (OMITTED,))
+            if not (relevance.constant if relevance.is_constant else self._expression_value(relevance, params)):
+                return (None, (), (NOT_FOUND_NA,))
+        except Exception:  # noqa: BLE001 - the interpreted path logs and handles it
+            return _ALWAYS_SLOW
+        if self._match is None:
+            groups: list[object] = [rmap.selector]
+        else:
+            try:
+                header = apply_parkey_relevance(rmap, params)
+            except Exception:  # noqa: BLE001 - the interpreted path words the failure
+                return _ALWAYS_SLOW
+            values = tuple(header[p] for p in self._match.parameters)
+            try:
+                groups = self._match.groups(values)
+            except Exception:  # noqa: BLE001 - validation failures: the interpreted path words them
+                return _ALWAYS_SLOW
+            if self._no_match is not None:
+                return _piecewise(groups, self._no_match(header), self._single_tables)
+        return _piecewise(groups, SLOW, self._single_tables)
+
+
+class ConstantPlan:
+    """A type whose answer never depends on the header (``N/A`` or ``OMIT`` in the imap)."""
+
+    __slots__ = ("key_of", "memo")
+
+    def __init__(self, answer: object):
+        self.key_of = None
+        self.memo: dict[object, Outcome] = {(): (None, (), (answer,))}
+
+    def outcome(self, params: Mapping[str, str]) -> Outcome:
+        return self.memo[()]
+
+
+def _is_date_table(group: object) -> bool:
+    """A UseAfter whose choices are all leaves (file names, N/A, ...)."""
+    return type(group) is UseAfterSelector and not any(isinstance(c, Selector) for c in group.choices)
+
+
+def _piecewise(groups: Sequence[object], no_match: object = SLOW,
+               single_tables: dict[tuple[int, object], tuple] | None = None) -> Outcome:
+    """The answer of Match groups (best first) as a function of the UseAfter date.
+
+    ``no_match`` is the answer when every group is passed over (``No match found.``).
+    ``single_tables`` caches the common case, one date table and nothing after it,
+    by table (tables are shared by many parameter tuples, and can be long).
+    """
+    if single_tables is not None and len(groups) == 1 and type(groups[0]) is UseAfterSelector:
+        table = groups[0]
+        cached = single_tables.get((id(table), no_match))
+        if cached is not None and cached[0] is table:
+            return cached[1]
+        outcome = _piecewise(groups, no_match)
+        single_tables[(id(table), no_match)] = (table, outcome)  # holding the table keeps its id unique
+        return outcome
+    tables: list[UseAfterSelector] = []
+    terminal: object = no_match
+    for group in groups:
+        if _is_date_table(group):
+            tables.append(group)
+            continue
+        if isinstance(group, (Selector, LookupFailure)):
+            terminal = SLOW
+        else:
+            terminal = _leaf_answer(group)
+        break
+    if not tables:
+        return (None, (), (terminal,))
+    date_keys = tables[0].parameters
+    if any(table.parameters != date_keys for table in tables):
+        return _ALWAYS_SLOW
+    if len(tables) == 1:
+        table = tables[0]
+        return (date_keys, tuple(table.dates), (terminal, *map(_leaf_answer, table.choices)))
+    breaks = sorted({date for table in tables for date in table.dates})
+
+    def at(date: str | None) -> object:
+        for table in tables:
+            index = 0 if date is None else bisect.bisect_right(table.dates, date)
+            if index:
+                return _leaf_answer(table.choices[index - 1])
+        return terminal
+
+    answers = [at(None)] + [at(date) for date in breaks]
+    return (date_keys, tuple(breaks), tuple(answers))
+
+
+def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *, precondition: bool = False,
+             fallback: bool = False, do_not_reprocess: Callable[[Mapping[str, str]], bool] | None = None,
+             do_not_reprocess_keys: Sequence[str] = ()) -> RmapPlan | None:
+    """A plan for ``rmap``, or None when the interpreted path must answer every dataset.
+
+    Parameters
+    ----------
+    rmap : ReferenceMapping
+    minimized_keys : sequence of str
+        The keys of the instrument's minimised headers (every one is present).
+    precondition, fallback : bool
+        The rmap has an HST precondition hook (it rewrites the header first) /
+        a fallback hook (a second lookup after a failed one).
+    do_not_reprocess : callable, optional
+        The observatory's rule that turns a failed match into ``N/A`` (HST), and
+        the keys it reads.
+    """
+    if precondition:
+        return None
+    present = set(minimized_keys)
+    selector = rmap.selector
+    if isinstance(selector, MatchSelector):
+        key_names = list(selector.parameters)
+        date_levels = [choice.parameters for choice in selector.choices if isinstance(choice, UseAfterSelector)]
+    elif type(selector) is UseAfterSelector and not rmap.parkey_relevance:
+        key_names, date_levels = [], [selector.parameters]
+    else:
+        return None
+    if not present.issuperset(key_names) or not all(present.issuperset(level) for level in date_levels):
+        return None
+    # parkey_relevance may rewrite a parameter to N/A: only Match parameters, whose
+    # values are part of the memo key, may be rewritten (never a date the plan bisects on)
+    rewritten = {parkey for parkey in rmap.required_parkeys if parkey.lower() in rmap.parkey_relevance}
+    if any(rewritten & set(level) for level in date_levels) or not present.issuperset(rmap.required_parkeys):
+        return None
+    # what the expressions see: the minimised header plus META_X_Y aliases (aliases win)
+    visible = {key: key for key in minimized_keys}
+    visible.update({key.replace(".", "_"): key for key in minimized_keys if "." in key})
+    expression_names: dict[str, str] = {}
+    for expression in (rmap.omit, rmap.relevance):
+        if expression.is_constant:
+            continue
+        for name in expression.names:
+            if name not in visible:
+                return None  # an unknown name: the interpreted path logs the failure
+            expression_names[name] = visible[name]
+    relevance_keys: list[str] = []
+    for expression in rmap.parkey_relevance.values():
+        for name in expression.names:
+            if name in PARKEY_RELEVANCE_CONSTANTS:
+                continue
+            if name not in visible:
+                return None
+            relevance_keys.append(visible[name])
+    no_match = None
+    if not fallback and isinstance(selector, MatchSelector):
+        # every group passed over: the interpreted path's "No match found." handling
+        required = rmap.reffile_required in ("YES", "NONE")
+        failed = "NOT FOUND No match found." if required else NOT_FOUND_NA
+        if do_not_reprocess is None:
+            def no_match(header, failed=failed):
+                return failed
+        else:
+            relevance_keys += [key for key in do_not_reprocess_keys if key in present]
+
+            def no_match(header, failed=failed, rule=do_not_reprocess):
+                return NOT_FOUND_NA if rule(header) else failed
+    for key in [*expression_names.values(), *relevance_keys]:
+        if key not in key_names:
+            key_names.append(key)
+    return RmapPlan(rmap, key_names, expression_names, no_match)
+
+
+def dataset_date(params: Mapping[str, str], date_keys: tuple[str, ...]) -> object:
+    """The UseAfter lookup date of a minimised header, or :data:`SLOW` if it does not parse."""
+    try:
+        return lookup_date([params[key] for key in date_keys], date_keys)
+    except LookupFailure:
+        return SLOW
+
+
+class InstrumentPlan:
+    """Every requested type of one instrument, memoised as a whole.
+
+    Datasets of one instrument mode (same detector, filters, subarray, ...) but
+    different dates are the bulk of an archive.  Keyed by the values that any of
+    the types' plans reads (never the dates), the memo gives each type's outcome
+    at once, so a dataset costs one lookup plus one bisection per dated type.
+
+    Parameters
+    ----------
+    reftypes : sequence of str
+        The requested types, in answer order (lower case).
+    plans : mapping
+        reftype -> :class:`RmapPlan` / :class:`ConstantPlan`, or None (or absent)
+        for a type that the interpreted path answers.
+
+    Attributes
+    ----------
+    answers : dict
+        The answers that never change (constant types), in answer order, with a
+        None placeholder for every other type so that the order is kept.
+    dynamic : tuple
+        ``(reftype, plan)`` of every other type, ``plan`` None for interpreted ones.
+    """
+
+    __slots__ = ("answers", "dynamic", "key_of", "memo")
+
+    def __init__(self, reftypes: Sequence[str], plans: Mapping[str, object]):
+        self.answers: dict[str, object] = {}
+        dynamic: list[tuple[str, object]] = []
+        for reftype in reftypes:
+            plan = plans.get(reftype)
+            if isinstance(plan, ConstantPlan):
+                answer = plan.memo[()][2][0]
+                if answer is not OMITTED:
+                    self.answers[reftype] = answer
+            else:
+                self.answers[reftype] = None
+                dynamic.append((reftype, plan))
+        self.dynamic = tuple(dynamic)
+        names = sorted({name for _reftype, plan in dynamic if plan is not None for name in plan.key_names})
+        self.key_of: Callable[[Mapping[str, str]], object] = (
+            operator.itemgetter(*names) if names else (lambda params: ()))
+        self.memo: dict[object, tuple] = {}
+
+    def outcomes(self, params: Mapping[str, str]) -> tuple:
+        """``(reftype, outcome or None)`` of every dynamic type for ``params`` (memoised)."""
+        key = self.key_of(params)
+        found = self.memo.get(key)
+        if found is None:
+            found = tuple((reftype, plan.outcome(params) if plan is not None else None)
+                          for reftype, plan in self.dynamic)
+            if len(self.memo) >= _MEMO_LIMIT:
+                self.memo.clear()
+            self.memo[key] = found
+        return found
