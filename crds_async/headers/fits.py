@@ -7,11 +7,19 @@ cards of all HDUs merged with the first value winning, as the reference reads
 a dataset.  Card forms the fast path does not handle itself (CONTINUE long
 strings, HIERARCH, complex or undefined values) send that file to astropy
 rather than being guessed.
+
+When the caller names the keywords it wants (``keep``, as the batch engine
+does), a block's 36 keyword fields are cut out by one ``struct`` call and
+matched against the wanted ones with set operations, so only the few wanted
+cards are looked at in Python (:func:`_selected_cards`); anything unusual in a
+header (lower-case keywords, a wanted keyword whose first card has no value)
+goes to the card-by-card reader instead.
 """
 
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable
 
 from ..errors import HeaderError
@@ -144,12 +152,135 @@ def _fast_cards(raw: RawFile, keep: Callable[[str], bool] | None = None) -> list
                         pairs.append((keyword, value))
                 elif keyword in _LEFT_TO_ASTROPY:
                     raise _NeedsAstropy
-                elif keyword in ("COMMENT", "HISTORY") and keep is None:
-                    pairs.append((keyword, text[start + 8:start + _CARD].rstrip()))
+                elif keyword in ("COMMENT", "HISTORY"):
+                    if keep is None:
+                        pairs.append((keyword, text[start + 8:start + _CARD].rstrip()))
+                elif keyword:
+                    raise _NeedsAstropy  # a keyword card without "= ": astropy says what its value is
         size = _data_size(hdu_cards, primary=hdu == 0)
         offset += (size + BLOCK - 1) // BLOCK * BLOCK
         hdu += 1
     return pairs
+
+
+class _UseCardWalk(Exception):
+    """The selective reader met something the card-by-card reader decides."""
+
+
+#: the 36 keyword fields of one header block
+_BLOCK_KEYWORDS = struct.Struct("8s72x" * (BLOCK // _CARD))
+_END_FIELD = b"END     "
+_VALUE_INDICATOR = b"= "
+_ASTROPY_FIELDS = frozenset({b"CONTINUE", b"HIERARCH"})
+_VALUE_CACHE_LIMIT = 1 << 16
+#: raw value field (after "= ") -> parsed value text; dataset headers repeat most values
+_VALUES: dict[bytes, str] = {}
+
+
+class _Selection:
+    """Which keyword fields one ``keep`` function wants, decided once per distinct field."""
+
+    __slots__ = ("keep", "wanted", "decided", "keyword")
+
+    def __init__(self, keep: Callable[[str], bool]):
+        self.keep = keep
+        self.wanted: set[bytes] = set()     # fields whose values are read
+        self.decided: set[bytes] = set()    # every field classified so far
+        self.keyword: dict[bytes, tuple[str, bool]] = {}  # wanted field -> (keyword, structural)
+
+    def classify(self, fields: set[bytes]) -> None:
+        for field in fields - self.decided:
+            keyword = field.decode("ascii").rstrip()
+            structural = keyword in _STRUCTURAL
+            if keyword not in _COMMENTARY and keyword != "END" and (structural or self.keep(keyword)):
+                self.wanted.add(field)
+                self.keyword[field] = (keyword, structural)
+            self.decided.add(field)
+
+
+_SELECTIONS: dict[object, _Selection] = {}
+
+
+def _selection(keep: Callable[[str], bool]) -> _Selection:
+    found = _SELECTIONS.get(keep)
+    if found is None:
+        if len(_SELECTIONS) >= 16:
+            _SELECTIONS.clear()
+        found = _SELECTIONS[keep] = _Selection(keep)
+    return found
+
+
+def _parsed_value(card_tail: bytes) -> str:
+    """The value of a card from its 72 bytes after the keyword (remembered)."""
+    if not card_tail.startswith(_VALUE_INDICATOR):
+        raise _UseCardWalk  # no value here: a later card of this keyword may hold it
+    value = _value(card_tail[2:].decode("ascii"))
+    if len(_VALUES) >= _VALUE_CACHE_LIMIT:
+        _VALUES.clear()
+    _VALUES[card_tail] = value
+    return value
+
+
+def _selected_cards(raw: RawFile, keep: Callable[[str], bool]) -> dict[str, str]:
+    """:func:`_fast_cards` for the keywords ``keep`` accepts (plus the structural ones), merged."""
+    selection = _selection(keep)
+    merged: dict[str, str] = {}
+    offset = 0
+    hdu = 0
+    while offset < raw.size:
+        fields: list[bytes] = []
+        blocks: list[bytes] = []
+        while True:
+            block = raw.read_at(offset, BLOCK)
+            if len(block) < BLOCK:
+                if hdu == 0 or block.strip(b"\0 "):
+                    raise HeaderError(f"{raw.path}: truncated in the header of HDU {hdu}")
+                return merged  # trailing padding after the last HDU
+            if hdu > 0 and not blocks and not block.startswith(b"XTENSION"):
+                if block.strip(b"\0 "):
+                    raise _NeedsAstropy  # not an extension: astropy knows what to ignore
+                return merged
+            offset += BLOCK
+            if len(blocks) >= _MAX_HEADER_BLOCKS:
+                raise HeaderError(f"{raw.path}: header of HDU {hdu} has no END card")
+            if not block.isascii():
+                raise _NeedsAstropy  # non-ASCII bytes in a header: astropy decides
+            keywords = _BLOCK_KEYWORDS.unpack(block)
+            joined = b"".join(keywords)
+            if joined != joined.upper():
+                raise _UseCardWalk  # lower-case keywords are upper-cased card by card
+            blocks.append(block)
+            if _END_FIELD in keywords:
+                end = keywords.index(_END_FIELD)
+                if block[end * _CARD + 8:(end + 1) * _CARD].strip():
+                    raise _UseCardWalk  # an END keyword with text after it is not the END card
+                fields.extend(keywords[:end])
+                break
+            fields.extend(keywords)
+        text = blocks[0] if len(blocks) == 1 else b"".join(blocks)
+        present = set(fields)
+        if not present.isdisjoint(_ASTROPY_FIELDS):
+            raise _NeedsAstropy
+        if not selection.decided.issuperset(present):
+            selection.classify(present)
+        # first card of each keyword: the reversed walk leaves the first index last
+        first = dict(zip(reversed(fields), range(len(fields) - 1, -1, -1)))
+        hdu_cards: dict[str, str] = {}
+        known = selection.keyword
+        for field in sorted(selection.wanted.intersection(present), key=first.__getitem__):
+            keyword, structural = known[field]
+            if structural or keyword not in merged:  # first value wins across HDUs
+                start = first[field] * _CARD + 8
+                tail = text[start:start + _CARD - 8]
+                value = _VALUES.get(tail) or _parsed_value(tail)
+                if structural:
+                    hdu_cards[keyword] = value
+                if keyword not in merged:
+                    merged[keyword] = value
+        size = _data_size(hdu_cards, primary=hdu == 0)
+        offset += (size + BLOCK - 1) // BLOCK * BLOCK
+        hdu += 1
+    return merged
 
 
 def _astropy_cards(path: str) -> list[tuple[str, str]]:
@@ -193,9 +324,14 @@ def read_fits_raw(raw: RawFile, keep: Callable[[str], bool] | None = None) -> di
     if not raw.prefix.startswith(FITS_MAGIC):
         raise HeaderError(f"{raw.path}: not a FITS file (no SIMPLE card)")
     try:
+        if keep is not None:
+            try:
+                return _selected_cards(raw, keep)  # upper-case keywords, first value wins, no COMMENT/HISTORY
+            except _UseCardWalk:
+                pass
         pairs = _fast_cards(raw, keep)
     except _NeedsAstropy:
         pairs = _astropy_cards(raw.path)
         if keep is not None:
-            pairs = [(k, v) for k, v in pairs if keep(k.upper())]
+            pairs = [(k, v) for k, v in pairs if k.upper() in _STRUCTURAL or keep(k.upper())]
     return merge_cards(pairs)
