@@ -9,11 +9,12 @@ strings, HIERARCH, complex or undefined values) send that file to astropy
 rather than being guessed.
 
 When the caller names the keywords it wants (``keep``, as the batch engine
-does), a block's 36 keyword fields are cut out by one ``struct`` call and
-matched against the wanted ones with set operations, so only the few wanted
-cards are looked at in Python (:func:`_selected_cards`); anything unusual in a
-header (lower-case keywords, a wanted keyword whose first card has no value)
-goes to the card-by-card reader instead.
+does), a header's keyword fields are cut out by one ``struct`` call, and the
+positions of the wanted cards are worked out once per sequence of keywords
+(datasets of one kind share it), so only the few wanted cards are looked at in
+Python (:func:`_selected_cards`).  Anything unusual in a header (lower-case
+keywords, a wanted keyword whose first card has no value, no END card) goes to
+the card-by-card reader instead, which also words the errors.
 """
 
 from __future__ import annotations
@@ -167,35 +168,71 @@ class _UseCardWalk(Exception):
     """The selective reader met something the card-by-card reader decides."""
 
 
-#: the 36 keyword fields of one header block
-_BLOCK_KEYWORDS = struct.Struct("8s72x" * (BLOCK // _CARD))
-_END_FIELD = b"END     "
+_END_CARD = b"END".ljust(_CARD)
 _VALUE_INDICATOR = b"= "
 _ASTROPY_FIELDS = frozenset({b"CONTINUE", b"HIERARCH"})
 _VALUE_CACHE_LIMIT = 1 << 16
-#: raw value field (after "= ") -> parsed value text; dataset headers repeat most values
+_LAYOUT_LIMIT = 4096
+#: raw card text after the keyword ("= " onwards) -> parsed value; dataset headers repeat most values
 _VALUES: dict[bytes, str] = {}
+_FIELD_STRUCTS: dict[int, struct.Struct] = {}
+
+
+def _keyword_fields(text: bytes, cards: int) -> tuple[bytes, ...]:
+    """The 8-byte keyword fields of the first ``cards`` cards of ``text``, in one C call."""
+    unpacker = _FIELD_STRUCTS.get(cards)
+    if unpacker is None:
+        if len(_FIELD_STRUCTS) >= 1024:
+            _FIELD_STRUCTS.clear()
+        unpacker = _FIELD_STRUCTS[cards] = struct.Struct(f"{'8s72x' * cards}{len(text) - cards * _CARD}x")
+    return unpacker.unpack(text)
 
 
 class _Selection:
-    """Which keyword fields one ``keep`` function wants, decided once per distinct field."""
+    """What one ``keep`` function wants of a header, worked out once per header layout.
 
-    __slots__ = ("keep", "wanted", "decided", "keyword")
+    A layout is the sequence of keyword fields of one HDU's header: datasets of one
+    kind share it, so the wanted cards' positions are found once for all of them.
+    """
+
+    __slots__ = ("keep", "layouts", "_wanted")
 
     def __init__(self, keep: Callable[[str], bool]):
         self.keep = keep
-        self.wanted: set[bytes] = set()     # fields whose values are read
-        self.decided: set[bytes] = set()    # every field classified so far
-        self.keyword: dict[bytes, tuple[str, bool]] = {}  # wanted field -> (keyword, structural)
+        self.layouts: dict[bytes, tuple] = {}
+        self._wanted: dict[bytes, tuple[str, bool] | None] = {}  # field -> (keyword, structural) or None
 
-    def classify(self, fields: set[bytes]) -> None:
-        for field in fields - self.decided:
-            keyword = field.decode("ascii").rstrip()
-            structural = keyword in _STRUCTURAL
-            if keyword not in _COMMENTARY and keyword != "END" and (structural or self.keep(keyword)):
-                self.wanted.add(field)
-                self.keyword[field] = (keyword, structural)
-            self.decided.add(field)
+    def layout(self, joined: bytes, fields: tuple[bytes, ...]) -> tuple:
+        """``(value start, keyword, structural)`` of the first card of each wanted keyword."""
+        found = self.layouts.get(joined)
+        if found is not None:
+            return found
+        if joined != joined.upper():
+            raise _UseCardWalk  # lower-case keywords are upper-cased card by card
+        if not _ASTROPY_FIELDS.isdisjoint(fields):
+            raise _NeedsAstropy
+        picked = []
+        taken: set[bytes] = set()
+        for index, field in enumerate(fields):
+            if field in taken:
+                continue
+            taken.add(field)
+            choice = self._wanted.get(field, False)
+            if choice is False:
+                choice = self._wanted[field] = self._classify(field)
+            if choice is not None:
+                picked.append((index * _CARD + 8, *choice))
+        if len(self.layouts) >= _LAYOUT_LIMIT:
+            self.layouts.clear()
+        found = self.layouts[joined] = tuple(picked)
+        return found
+
+    def _classify(self, field: bytes) -> tuple[str, bool] | None:
+        keyword = field.decode("ascii").rstrip()
+        structural = keyword in _STRUCTURAL
+        if keyword not in _COMMENTARY and keyword != "END" and (structural or self.keep(keyword)):
+            return keyword, structural
+        return None
 
 
 _SELECTIONS: dict[object, _Selection] = {}
@@ -221,62 +258,62 @@ def _parsed_value(card_tail: bytes) -> str:
     return value
 
 
+def _header_text(raw: RawFile, offset: int, hdu: int) -> tuple[bytes, int] | None:
+    """The header blocks at ``offset`` and the index of their END card; None after the last HDU.
+
+    Anything irregular (no END card in the file, a truncated header) is left to the card
+    walk, which words the error.
+    """
+    blocks: list[bytes] = []
+    while True:
+        block = raw.read_at(offset, BLOCK)
+        if len(block) < BLOCK:
+            if hdu > 0 and not blocks and not block.strip(b"\0 "):
+                return None  # trailing padding after the last HDU
+            raise _UseCardWalk
+        if hdu > 0 and not blocks and not block.startswith(b"XTENSION"):
+            if block.strip(b"\0 "):
+                raise _NeedsAstropy  # not an extension: astropy knows what to ignore
+            return None
+        blocks.append(block)
+        position = block.find(_END_CARD)
+        while position >= 0 and position % _CARD:
+            position = block.find(_END_CARD, position + 1)
+        if position >= 0:
+            text = blocks[0] if len(blocks) == 1 else b"".join(blocks)
+            return text, (len(blocks) - 1) * (BLOCK // _CARD) + position // _CARD
+        if len(blocks) >= _MAX_HEADER_BLOCKS:
+            raise _UseCardWalk
+        offset += BLOCK
+
+
 def _selected_cards(raw: RawFile, keep: Callable[[str], bool]) -> dict[str, str]:
     """:func:`_fast_cards` for the keywords ``keep`` accepts (plus the structural ones), merged."""
     selection = _selection(keep)
+    values = _VALUES
     merged: dict[str, str] = {}
     offset = 0
     hdu = 0
     while offset < raw.size:
-        fields: list[bytes] = []
-        blocks: list[bytes] = []
-        while True:
-            block = raw.read_at(offset, BLOCK)
-            if len(block) < BLOCK:
-                if hdu == 0 or block.strip(b"\0 "):
-                    raise HeaderError(f"{raw.path}: truncated in the header of HDU {hdu}")
-                return merged  # trailing padding after the last HDU
-            if hdu > 0 and not blocks and not block.startswith(b"XTENSION"):
-                if block.strip(b"\0 "):
-                    raise _NeedsAstropy  # not an extension: astropy knows what to ignore
-                return merged
-            offset += BLOCK
-            if len(blocks) >= _MAX_HEADER_BLOCKS:
-                raise HeaderError(f"{raw.path}: header of HDU {hdu} has no END card")
-            if not block.isascii():
-                raise _NeedsAstropy  # non-ASCII bytes in a header: astropy decides
-            keywords = _BLOCK_KEYWORDS.unpack(block)
-            joined = b"".join(keywords)
-            if joined != joined.upper():
-                raise _UseCardWalk  # lower-case keywords are upper-cased card by card
-            blocks.append(block)
-            if _END_FIELD in keywords:
-                end = keywords.index(_END_FIELD)
-                if block[end * _CARD + 8:(end + 1) * _CARD].strip():
-                    raise _UseCardWalk  # an END keyword with text after it is not the END card
-                fields.extend(keywords[:end])
-                break
-            fields.extend(keywords)
-        text = blocks[0] if len(blocks) == 1 else b"".join(blocks)
-        present = set(fields)
-        if not present.isdisjoint(_ASTROPY_FIELDS):
-            raise _NeedsAstropy
-        if not selection.decided.issuperset(present):
-            selection.classify(present)
-        # first card of each keyword: the reversed walk leaves the first index last
-        first = dict(zip(reversed(fields), range(len(fields) - 1, -1, -1)))
+        found = _header_text(raw, offset, hdu)
+        if found is None:
+            break
+        text, end = found
+        if not text.isascii():
+            raise _NeedsAstropy  # non-ASCII bytes in a header: astropy decides
+        fields = _keyword_fields(text, end)
         hdu_cards: dict[str, str] = {}
-        known = selection.keyword
-        for field in sorted(selection.wanted.intersection(present), key=first.__getitem__):
-            keyword, structural = known[field]
+        for start, keyword, structural in selection.layout(b"".join(fields), fields):
             if structural or keyword not in merged:  # first value wins across HDUs
-                start = first[field] * _CARD + 8
                 tail = text[start:start + _CARD - 8]
-                value = _VALUES.get(tail) or _parsed_value(tail)
+                value = values.get(tail)
+                if value is None:
+                    value = _parsed_value(tail)
                 if structural:
                     hdu_cards[keyword] = value
                 if keyword not in merged:
                     merged[keyword] = value
+        offset += len(text)
         size = _data_size(hdu_cards, primary=hdu == 0)
         offset += (size + BLOCK - 1) // BLOCK * BLOCK
         hdu += 1
