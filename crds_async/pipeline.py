@@ -30,10 +30,14 @@ DATASET_SUFFIXES = (".fits", ".fit", ".fts", ".asdf")
 _CHUNK = 48
 
 
+#: NOT FOUND answers that the reference's bestrefs does not report as errors
+_UNREPORTED = frozenset({"NOT FOUND n/a", "NOT FOUND No match found."})
+
+
 def is_error_answer(answer: object) -> bool:
     """True for a NOT FOUND that the reference's bestrefs reports as an error."""
     return (isinstance(answer, str) and answer.startswith("NOT FOUND")
-            and answer not in ("NOT FOUND n/a", "NOT FOUND No match found."))
+            and answer not in _UNREPORTED)
 
 
 @dataclass(frozen=True)
@@ -122,12 +126,13 @@ def _evaluator(cfg: Config, context: str, observatory: str):
     return get_evaluator(context, cfg, observatory)
 
 
-def _evaluate_one(path: str, spec: BatchSpec, read_header) -> DatasetResult:
+def _evaluate_one(path: str, spec: BatchSpec, read_header, evaluator=None) -> DatasetResult:
     from .instruments import bestrefs_parameters, dataset_header
 
     result = DatasetResult(path)
     try:
-        evaluator = _evaluator(spec.cfg, spec.context, spec.observatory)
+        if evaluator is None:
+            evaluator = _evaluator(spec.cfg, spec.context, spec.observatory)
         # only the keywords the rules can use are read (the old context's are a subset or
         # checked the same way); JWST synonyms of a wanted keyword map to a wanted name too
         keep = evaluator.wants if spec.old_context is None else None
@@ -151,9 +156,12 @@ def _evaluate_one(path: str, spec: BatchSpec, read_header) -> DatasetResult:
     bad = evaluator.context.bad_files
     by_message: dict[str, list[str]] = {}  # one line per distinct problem, naming every type it hit
     for reftype, answer in result.answers.items():
-        if is_error_answer(answer):
-            by_message.setdefault(str(answer), []).append(reftype)
-        elif isinstance(answer, str) and answer in bad:
+        if type(answer) is not str:  # noqa: E721 - tied leaves (tuples) are neither errors nor names
+            continue
+        if answer.startswith("NOT FOUND"):  # is_error_answer, inlined: this runs for every answer
+            if answer not in _UNREPORTED:
+                by_message.setdefault(answer, []).append(reftype)
+        elif answer in bad:
             by_message.setdefault(f"recommended reference {answer!r} is designated scientifically invalid",
                                   []).append(reftype)
     result.problems = [f"{path}: {', '.join(types)}: {message}" for message, types in by_message.items()]
@@ -164,7 +172,11 @@ def evaluate_paths(paths: Sequence[str], spec: BatchSpec) -> list[DatasetResult]
     """Read and evaluate a chunk of datasets (runs in a worker process or thread)."""
     from .headers import read_header
 
-    return [_evaluate_one(path, spec, read_header) for path in paths]
+    try:
+        evaluator = _evaluator(spec.cfg, spec.context, spec.observatory)
+    except CrdsError:
+        evaluator = None  # each dataset reports the failure itself
+    return [_evaluate_one(path, spec, read_header, evaluator) for path in paths]
 
 
 def _chunks(paths: Iterable[Path], size: int) -> Iterator[list[str]]:

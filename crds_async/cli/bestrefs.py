@@ -73,9 +73,9 @@ def _changed_types(old, new) -> dict[str, tuple[str, ...]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..api import get_evaluator
     from ..config import config_from_env
     from ..pipeline import BatchSpec, discover
-    from ..rules.model import load_context
     from .bestrefs_output import open_sink
 
     started = time.perf_counter()
@@ -90,11 +90,13 @@ def run(args: argparse.Namespace) -> int:
     paths = discover(specs)
     first = next(paths, None)
     observatory, context = _observatory_and_context(args, cfg, first)
-    new_ctx = load_context(context, cfg, observatory)
+    # The process-wide evaluators (compiled-context cache): evaluation in this process and
+    # forked workers then start with the context already loaded.
+    new_ctx = get_evaluator(context, cfg, observatory).context
     changed = None
     old_name = None
     if args.old_context:
-        old_ctx = load_context(args.old_context, cfg, observatory)
+        old_ctx = get_evaluator(args.old_context, cfg, observatory).context
         old_name = old_ctx.name
         changed = _changed_types(old_ctx, new_ctx)
     spec = BatchSpec(cfg=cfg, context=new_ctx.name, observatory=observatory,
