@@ -434,7 +434,11 @@ class UseAfterSelector(Selector):
                 table[date] = mine if mine >= choice else choice  # type: ignore[operator]
             else:
                 table[date] = choice
-        return UseAfterSelector(self.parameters, list(table.items()))
+        merged = UseAfterSelector.__new__(UseAfterSelector)
+        merged.parameters = self.parameters
+        merged.dates = sorted(table)  # already text and distinct: no key function needed
+        merged.choices = [table[date] for date in merged.dates]
+        return merged
 
     def lookup_key(self, header: Mapping[str, str]) -> str:
         for parameter in self.parameters:
