@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -23,7 +24,7 @@ from .config import Config
 from .errors import CrdsError, HeaderError
 
 __all__ = ["DATASET_SUFFIXES", "BatchSpec", "DatasetResult", "discover", "run_batch", "evaluate_paths",
-           "is_error_answer"]
+           "is_error_answer", "plain_answer", "answers_json"]
 
 #: Files a directory walk picks up; paths named explicitly are always read.
 DATASET_SUFFIXES = (".fits", ".fit", ".fts", ".asdf")
@@ -32,6 +33,18 @@ _CHUNK = 48
 
 #: NOT FOUND answers that the reference's bestrefs does not report as errors
 _UNREPORTED = frozenset({"NOT FOUND n/a", "NOT FOUND No match found."})
+
+
+def plain_answer(answer: object) -> object:
+    """An answer as JSON shows it: tied leaves (tuples) become lists of their texts."""
+    return [a if isinstance(a, str) else repr(a) for a in answer] if isinstance(answer, tuple) else answer
+
+
+def answers_json(answers: dict[str, object]) -> str:
+    """``{reftype: answer}`` as JSON text, keys sorted (the shape of expected_*.json)."""
+    if any(type(a) is tuple for a in answers.values()):
+        answers = {t: plain_answer(a) for t, a in answers.items()}
+    return json.dumps(answers, sort_keys=True)
 
 
 def is_error_answer(answer: object) -> bool:
@@ -51,6 +64,9 @@ class BatchSpec:
     old_context: str | None = None
     #: with old_context: per instrument, the only types whose rules differ
     changed_types: dict[str, tuple[str, ...]] | None = None
+    #: workers also render each dataset's answers as JSON text (:func:`answers_json`), so
+    #: that the one process writing the output is not the bottleneck of a many-core batch
+    render_json: bool = False
 
 
 @dataclass
@@ -64,6 +80,7 @@ class DatasetResult:
     compared: tuple[str, ...] = ()                       # types compared with the old context
     error: str | None = None
     problems: list[str] = field(default_factory=list)   # per-type errors and bad references
+    answers_json: str | None = None                      # with BatchSpec.render_json
 
     @property
     def failed(self) -> bool:
@@ -165,6 +182,8 @@ def _evaluate_one(path: str, spec: BatchSpec, read_header, evaluator=None) -> Da
             by_message.setdefault(f"recommended reference {answer!r} is designated scientifically invalid",
                                   []).append(reftype)
     result.problems = [f"{path}: {', '.join(types)}: {message}" for message, types in by_message.items()]
+    if spec.render_json:
+        result.answers_json = answers_json(result.answers)
     return result
 
 

@@ -93,3 +93,23 @@ async def test_an_injected_executor_is_used_and_left_open():
         results = await _collect(iter(paths), spec=jwst, jobs=2, executor=pool)
         assert pool.submit(sum, [1, 2]).result() == 3  # still usable: the batch does not own it
     assert sum(calls[:-1]) == len(paths) and len(results) == len(paths)
+
+
+def test_workers_render_json_equal_to_the_answers():
+    """With render_json, each result carries its answers as JSON text, equal to the answers."""
+    from dataclasses import replace
+
+    from crds_async.pipeline import answers_json, evaluate_paths, plain_answer
+
+    paths = [str(p) for p in sorted((CORPUS / "hst").glob("*.fits"))[:60]]
+    plain = evaluate_paths(paths, SPEC)
+    rendered = evaluate_paths(paths, replace(SPEC, render_json=True))
+    assert all(r.answers_json is None for r in plain)
+    for without, with_text in zip(plain, rendered):
+        assert with_text.answers == without.answers
+        if without.answers is None:
+            assert with_text.answers_json is None
+            continue
+        assert json.loads(with_text.answers_json) == {t: plain_answer(a) for t, a in without.answers.items()}
+    tied = {"b": ("x.fits", "y.fits"), "a": "NOT FOUND n/a"}
+    assert answers_json(tied) == '{"a": "NOT FOUND n/a", "b": ["x.fits", "y.fits"]}'

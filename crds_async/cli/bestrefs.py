@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         changed = _changed_types(old_ctx, new_ctx)
     spec = BatchSpec(cfg=cfg, context=new_ctx.name, observatory=observatory,
                      reftypes=tuple(t.lower() for t in args.types) if args.types else None,
-                     old_context=old_name, changed_types=changed)
+                     old_context=old_name, changed_types=changed,
+                     render_json=args.format == "json" and not args.old_context)
 
     def all_paths():
         if first is not None:

@@ -9,13 +9,9 @@ import os
 import sys
 import tempfile
 
-from ..pipeline import DatasetResult, is_error_answer
+from ..pipeline import DatasetResult, answers_json, is_error_answer, plain_answer as _plain
 
 __all__ = ["open_sink", "comparable", "changes_of", "is_affected"]
-
-
-def _plain(answer: object) -> object:
-    return [a if isinstance(a, str) else repr(a) for a in answer] if isinstance(answer, tuple) else answer
 
 
 def comparable(answer: object) -> object:
@@ -97,10 +93,10 @@ class _Json(_Sink):
         if self.affected:
             if not changes:
                 return
-            value = {t: {"old": o, "new": n} for t, (o, n) in changes.items()}
+            text = json.dumps({t: {"old": o, "new": n} for t, (o, n) in changes.items()}, sort_keys=True)
         else:
-            value = {t: _plain(a) for t, a in result.answers.items()}
-        self.stream.write(("\n " if self._first else ",\n ") + json.dumps(result.path) + ": " + json.dumps(value, sort_keys=True))
+            text = result.answers_json or answers_json(result.answers)  # rendered by the worker, usually
+        self.stream.write(("\n " if self._first else ",\n ") + json.dumps(result.path) + ": " + text)
         self._first = False
 
     def finish(self) -> None:
