@@ -11,11 +11,17 @@ Which hook an rmap uses (:func:`find_hook`): the rmap header's ``hooks`` dict na
 (``{"precondition_header": "precondition_header_acs_biasfile_v2", ...}``); without such a
 dict the name is ``<hook>_<instrument>_<filekind>_v1``. A name that is not a hook of the
 rmap's instrument means the default: no change (precondition) or no retry (fallback).
+
+What each precondition hook reads is declared in :data:`HOOK_INPUTS` (header keys, and the
+dates it compares the exposure start with): memoised answer plans key their memos on it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import NamedTuple
 
 from crds_async.errors import LookupFailure
 from crds_async.rules.conditioning import condition_value
@@ -25,6 +31,10 @@ __all__ = [
     "HOOKS",
     "HOOK_INSTRUMENTS",
     "HOOK_KINDS",
+    "HOOK_INPUTS",
+    "HookInputs",
+    "EXPOSURE_START_KEYS",
+    "exposure_date_class",
     "find_hook",
     "is_dnr_dataset",
     "DNR_KEYWORDS",
@@ -55,6 +65,10 @@ def _get(header: Header, key: str) -> str:
         return header[key]
     except KeyError:
         raise LookupFailure(repr(key)) from None
+
+
+#: the keys :func:`_exposure_start` reads
+EXPOSURE_START_KEYS = ("DATE-OBS", "TIME-OBS")
 
 
 def _exposure_start(header: Header) -> str:
@@ -202,6 +216,64 @@ HOOKS: dict[str, Hook] = {
         fallback_header_wfpc2_flatfile_v1,
     )
 }
+
+
+class HookInputs(NamedTuple):
+    """All that a precondition hook's output depends on (besides the values it passes through).
+
+    ``keys``: the header keys the hook reads, other than DATE-OBS and TIME-OBS.
+    ``thresholds``: the sorted dates it compares the exposure start (:func:`_exposure_start`)
+    with, by ``<`` only, so that it sees of the date only ``bisect_right(thresholds, start)``
+    (:func:`exposure_date_class`); empty when the hook does not read the date at all.
+    """
+
+    keys: tuple[str, ...]
+    thresholds: tuple[str, ...]
+
+
+#: What each precondition hook reads: memoised answer plans (:mod:`crds_async.rules.plans`) key
+#: their memos on it, so a key missing here would let datasets share an answer that differs.
+#: (The hooks write only APERTURE, CCDAMP and the axis sizes, never DATE-OBS / TIME-OBS.)
+HOOK_INPUTS: dict[str, HookInputs] = {
+    "precondition_header_acs_biasfile_v1": HookInputs(
+        ("NUMCOLS", "CCDAMP", "DETECTOR", "XCORNER", "YCORNER", "NUMROWS"), (_SM4,)),
+    "precondition_header_acs_biasfile_v2": HookInputs(
+        ("NAXIS1", "CCDAMP", "DETECTOR", "XCORNER", "YCORNER", "NAXIS2"), (_SM4,)),
+    "precondition_header_acs_biasfile_v3": HookInputs(
+        ("DETECTOR", "APERTURE", "CCDGAIN", "CCDAMP", "NAXIS1", "XCORNER", "YCORNER", "NAXIS2"),
+        (_SUBARRAY_REFERENCES_FROM, _SM4)),
+    "precondition_header_wfc3_biasfile_v1": HookInputs(("SUBARRAY", "APERTURE"), ()),
+}
+
+_DATE_CLASS_MEMO_LIMIT = 4096
+
+
+@lru_cache(maxsize=None)
+def exposure_date_class(thresholds: tuple[str, ...]) -> Callable[[Header], int]:
+    """``header -> bisect_right(thresholds, _exposure_start(header))``, memoised per DATE-OBS/TIME-OBS.
+
+    Fails exactly where :func:`_exposure_start` fails (missing key, a date that does not
+    parse). One function per ``thresholds`` (the same object each time, so that memo keys
+    built from several plans share it).
+    """
+    memo: dict[str | None, int] = {}
+
+    def date_class(header: Header) -> int:
+        try:
+            text = header["DATE-OBS"] + " " + header["TIME-OBS"]   # what _exposure_start parses
+        except KeyError:
+            text = None
+        found = memo.get(text)
+        if found is None:
+            found = bisect_right(thresholds, _exposure_start(header))  # fails where the hook fails
+            if len(memo) >= _DATE_CLASS_MEMO_LIMIT:
+                memo.clear()
+            memo[text] = found
+        return found
+
+    date_class.__qualname__ = date_class.__name__ = f"exposure_date_class{thresholds!r}"
+    return date_class
+
 
 #: The instrument whose rmaps can use each hook (the reference looks hooks up in the
 #: rmap instrument's module).

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from ..config import Config
 from ..errors import BadReferenceError, BadRulesError, ExpressionError
 from ..instruments import INSTRUMENT_KEYWORDS, context_instrument, personality
-from ..instruments.hst_hooks import DNR_KEYWORDS, find_hook, is_dnr_dataset
+from ..instruments.hst_hooks import DNR_KEYWORDS, HOOK_INPUTS, exposure_date_class, find_hook, is_dnr_dataset
 from .conditioning import SCALAR_TYPES, ConditionedValues, condition_value
 from .model import NA_VALUES, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
 from .relevance import apply_parkey_relevance, with_aliases
@@ -241,7 +241,12 @@ class Evaluator:
                 rmap = imap.rmaps[reftype]
                 precondition, fallback = self._hooks_of(rmap)
                 hst = self.observatory == "hst"
-                plans[reftype] = plan_for(rmap, keys, precondition=precondition is not None,
+                # a precondition hook joins the plan if what it reads is declared
+                inputs = HOOK_INPUTS.get(precondition.__name__) if precondition is not None else None
+                plans[reftype] = plan_for(rmap, keys, precondition=precondition,
+                                          precondition_keys=inputs.keys if inputs else None,
+                                          precondition_derived=(exposure_date_class(inputs.thresholds),)
+                                          if inputs and inputs.thresholds else (),
                                           fallback=fallback is not None,
                                           do_not_reprocess=is_dnr_dataset if hst else None,
                                           do_not_reprocess_keys=DNR_KEYWORDS if hst else ())

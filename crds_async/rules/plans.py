@@ -9,11 +9,18 @@ the date: sorted break dates and the answer on each interval.  Answering a
 dataset is then one tuple lookup and one bisection, instead of walking the
 selector tree (rules.md §3).
 
-Exactness comes first: a plan is built by running the very selectors the
-interpreted path runs, and anything it does not model (hooks, parkey
-relevance of a date parameter, selectors other than Match/UseAfter, failures, ``No match found.``,
-expression errors, a date that does not parse) is answered :data:`SLOW`, which
-sends that dataset and type to the interpreted path.
+A precondition hook (HST: a header rewrite before the match) is part of the
+plan when its inputs are declared: the header keys it reads, and *derived key
+parts*, functions of the header that stand for the rest of what it reads (the
+side of fixed dates an exposure starts on, say).  Both join the memo key; the
+outcome is built by running the real hook on the dataset's header.
+
+Exactness comes first: a plan is built by running the very selectors (and
+hooks) the interpreted path runs, and anything it does not model (undeclared
+hooks, fallback retries, parkey relevance of a date parameter, selectors other
+than Match/UseAfter, failures, ``No match found.`` with a fallback, expression
+errors, a hook that fails, a date that does not parse) is answered
+:data:`SLOW`, which sends that dataset and type to the interpreted path.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from .relevance import PARKEY_RELEVANCE_CONSTANTS, apply_parkey_relevance
 from .selectors import MatchSelector, Selector, UseAfterSelector
 from .timestamps import lookup_date
 
-__all__ = ["SLOW", "OMITTED", "NOT_FOUND_NA", "RmapPlan", "ConstantPlan", "InstrumentPlan", "Outcome", "plan_for", "dataset_date"]
+__all__ = ["SLOW", "OMITTED", "NOT_FOUND_NA", "RmapPlan", "ConstantPlan", "InstrumentPlan", "Outcome", "plan_for",
+           "dataset_date", "memo_key_function"]
 
 NOT_FOUND_NA = "NOT FOUND n/a"
 _MEMO_LIMIT = 8192
@@ -66,6 +74,43 @@ def _leaf_answer(leaf: object) -> object:
 
 _ALWAYS_SLOW: Outcome = (None, (), (SLOW,))
 
+#: A derived memo-key part: ``minimised header -> hashable value``; raising means :data:`SLOW`.
+Derived = Callable[[Mapping[str, str]], object]
+
+
+def memo_key_function(names: Sequence[str], derived: Sequence[Derived] = ()) -> Callable[[Mapping[str, str]], object]:
+    """The memo key of a minimised header: its values of ``names``, then each derived part.
+
+    Without derived parts this is a plain ``itemgetter`` (the common case, and the fast
+    one); a derived part that raises contributes :data:`SLOW`.
+    """
+    names = tuple(names)
+    getter = operator.itemgetter(*names) if names else (lambda params: ())
+    if not derived:
+        return getter
+    parts = tuple(derived)
+    if len(parts) == 1:
+        (part,) = parts
+
+        def key_of(params: Mapping[str, str]) -> object:
+            try:
+                return getter(params), part(params)
+            except Exception:  # noqa: BLE001 - the interpreted path words the failure
+                return getter(params), SLOW
+
+        return key_of
+
+    def key_of(params: Mapping[str, str]) -> object:
+        values = [getter(params)]
+        for part in parts:
+            try:
+                values.append(part(params))
+            except Exception:  # noqa: BLE001 - the interpreted path words the failure
+                values.append(SLOW)
+        return tuple(values)
+
+    return key_of
+
 
 class RmapPlan:
     """The memoised answers of one rmap for one instrument's minimised headers.
@@ -76,24 +121,47 @@ class RmapPlan:
     key_names : sequence of str
         Minimised-header keys whose values decide everything but the date: the
         Match parameters, then the keys behind the expressions' names
-        (``rmap_omit``, ``rmap_relevance`` and ``parkey_relevance``).
+        (``rmap_omit``, ``rmap_relevance`` and ``parkey_relevance``) and the keys
+        the precondition hook reads.
     expression_names : mapping
         Expression name -> minimised-header key (``META_X_Y`` -> ``META.X.Y``).
+    no_match : callable, optional
+        The answer when every Match group is passed over (given the header the
+        match saw); None: :data:`SLOW`.
+    precondition : callable, optional
+        The rmap's precondition hook (``header -> header``), run on the
+        minimised header before parkey relevance and the match.
+    derived : sequence of callables
+        Derived memo-key parts (``header -> hashable``; raising means the outcome
+        is :data:`SLOW`): with ``key_names``, everything the hook's output depends on.
+    date_keys : sequence of str
+        The UseAfter parameters: the plan bisects on the dataset's values, so a
+        hook that changes them gets :data:`SLOW`.
+
+    Attributes
+    ----------
+    key_of : callable or None
+        Minimised header -> memo key (:func:`memo_key_function`); None: the key is ``()``.
     """
 
-    __slots__ = ("rmap", "key_names", "key_of", "memo", "_match", "_expression_names", "_no_match",
-                 "_single_tables")
+    __slots__ = ("rmap", "key_names", "derived", "key_of", "memo", "_match", "_expression_names", "_no_match",
+                 "_precondition", "_date_keys", "_single_tables")
 
     def __init__(self, rmap: ReferenceMapping, key_names: Sequence[str], expression_names: Mapping[str, str],
-                 no_match: Callable[[Mapping[str, str]], object] | None = None):
+                 no_match: Callable[[Mapping[str, str]], object] | None = None, *,
+                 precondition: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
+                 derived: Sequence[Derived] = (), date_keys: Sequence[str] = ()):
         self.rmap = rmap
         self.key_names = tuple(key_names)
+        self.derived = tuple(derived)
         self.key_of: Callable[[Mapping[str, str]], object] | None = (
-            operator.itemgetter(*self.key_names) if self.key_names else None)
+            memo_key_function(self.key_names, self.derived) if self.key_names or self.derived else None)
         self.memo: dict[object, Outcome] = {}
         self._match = rmap.selector if isinstance(rmap.selector, MatchSelector) else None
         self._expression_names = dict(expression_names)
         self._no_match = no_match
+        self._precondition = precondition
+        self._date_keys = tuple(date_keys)
         self._single_tables: dict[tuple[int, object], tuple] = {}
 
     def outcome(self, params: Mapping[str, str]) -> Outcome:
@@ -101,7 +169,7 @@ class RmapPlan:
         key = self.key_of(params) if self.key_of is not None else ()
         found = self.memo.get(key)
         if found is None:
-            found = self._build(params)
+            found = self._build(params, SLOW in key[1:] if self.derived else False)
             if len(self.memo) >= _MEMO_LIMIT:
                 self.memo.clear()  # bounded memory on archives with endless value variety
             self.memo[key] = found
@@ -112,7 +180,7 @@ class RmapPlan:
         names = {name: params[key] for name, key in self._expression_names.items()}
         return expression.evaluate(names)
 
-    def _build(self, params: Mapping[str, str]) -> Outcome:
+    def _build(self, params: Mapping[str, str], derived_failed: bool = False) -> Outcome:
         rmap = self.rmap
         omit, relevance = rmap.omit, rmap.relevance
         try:
@@ -122,6 +190,17 @@ class RmapPlan:
                 return (None, (), (NOT_FOUND_NA,))
         except Exception:  # noqa: BLE001 - the interpreted path logs and handles it
             return _ALWAYS_SLOW
+        if self._precondition is not None:
+            # after omit/relevance, as in the interpreted path (they see the header as it came)
+            if derived_failed:
+                return _ALWAYS_SLOW
+            try:
+                hooked = self._precondition(params)
+            except Exception:  # noqa: BLE001 - the interpreted path words the failure
+                return _ALWAYS_SLOW
+            if any(hooked.get(key) != params.get(key) for key in self._date_keys):
+                return _ALWAYS_SLOW
+            params = hooked
         if self._match is None:
             groups: list[object] = [rmap.selector]
         else:
@@ -205,7 +284,9 @@ def _piecewise(groups: Sequence[object], no_match: object = SLOW,
     return (date_keys, tuple(breaks), tuple(answers))
 
 
-def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *, precondition: bool = False,
+def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
+             precondition: bool | Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
+             precondition_keys: Sequence[str] | None = None, precondition_derived: Sequence[Derived] = (),
              fallback: bool = False, do_not_reprocess: Callable[[Mapping[str, str]], bool] | None = None,
              do_not_reprocess_keys: Sequence[str] = ()) -> RmapPlan | None:
     """A plan for ``rmap``, or None when the interpreted path must answer every dataset.
@@ -215,14 +296,23 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *, precondit
     rmap : ReferenceMapping
     minimized_keys : sequence of str
         The keys of the instrument's minimised headers (every one is present).
-    precondition, fallback : bool
-        The rmap has an HST precondition hook (it rewrites the header first) /
-        a fallback hook (a second lookup after a failed one).
+    precondition : callable or bool, optional
+        The rmap's HST precondition hook (it rewrites the header first); True for
+        one that is not given (no plan then).
+    precondition_keys : sequence of str, optional
+        The header keys the hook reads; None: unknown (no plan).  Those absent
+        from the minimised headers are absent from every one, so they are left out.
+    precondition_derived : sequence of callables
+        Derived memo-key parts for the rest of what the hook reads (``header ->
+        hashable``, raising where the hook's reading fails).
+    fallback : bool
+        The rmap has a fallback hook (a second lookup after a failed one): a
+        failed match is then answered :data:`SLOW`.
     do_not_reprocess : callable, optional
         The observatory's rule that turns a failed match into ``N/A`` (HST), and
         the keys it reads.
     """
-    if precondition:
+    if precondition and (not callable(precondition) or precondition_keys is None):
         return None
     present = set(minimized_keys)
     selector = rmap.selector
@@ -272,10 +362,14 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *, precondit
 
             def no_match(header, failed=failed, rule=do_not_reprocess):
                 return NOT_FOUND_NA if rule(header) else failed
-    for key in [*expression_names.values(), *relevance_keys]:
+    hook_keys = [key for key in precondition_keys or () if key in present] if precondition else []
+    for key in [*expression_names.values(), *relevance_keys, *hook_keys]:
         if key not in key_names:
             key_names.append(key)
-    return RmapPlan(rmap, key_names, expression_names, no_match)
+    if not precondition:
+        return RmapPlan(rmap, key_names, expression_names, no_match)
+    return RmapPlan(rmap, key_names, expression_names, no_match, precondition=precondition,
+                    derived=precondition_derived, date_keys=[key for level in date_levels for key in level])
 
 
 def dataset_date(params: Mapping[str, str], date_keys: tuple[str, ...]) -> object:
@@ -291,8 +385,10 @@ class InstrumentPlan:
 
     Datasets of one instrument mode (same detector, filters, subarray, ...) but
     different dates are the bulk of an archive.  Keyed by the values that any of
-    the types' plans reads (never the dates), the memo gives each type's outcome
-    at once, so a dataset costs one lookup plus one bisection per dated type.
+    the types' plans reads (never the dates) and the plans' derived key parts
+    (such as a hook's date class, computed per dataset only for instruments with
+    such a plan), the memo gives each type's outcome at once, so a dataset costs
+    one lookup plus one bisection per dated type.
 
     Parameters
     ----------
@@ -326,9 +422,11 @@ class InstrumentPlan:
                 self.answers[reftype] = None
                 dynamic.append((reftype, plan))
         self.dynamic = tuple(dynamic)
-        names = sorted({name for _reftype, plan in dynamic if plan is not None for name in plan.key_names})
-        self.key_of: Callable[[Mapping[str, str]], object] = (
-            operator.itemgetter(*names) if names else (lambda params: ()))
+        planned = [plan for _reftype, plan in dynamic if plan is not None]
+        names = sorted({name for plan in planned for name in plan.key_names})
+        # the same derived part (one function object) shared by several plans is computed once
+        derived = tuple(dict.fromkeys(part for plan in planned for part in getattr(plan, "derived", ())))
+        self.key_of: Callable[[Mapping[str, str]], object] = memo_key_function(names, derived)
         self.memo: dict[object, tuple] = {}
 
     def outcomes(self, params: Mapping[str, str]) -> tuple:

@@ -150,3 +150,90 @@ def test_find_hook_equals_reference_lookup():
             assert (got.__name__ if got else None) == (expected.__name__ if expected else None), path.name
             checked += 1
     assert checked > 1000
+
+
+PRECONDITIONS = sorted(name for name in HOOKS if name.startswith("precondition_header_"))
+INPUT_VALUES = {  # both sides of every rule the hooks apply, and values they fail on
+    "DETECTOR": ["WFC", "HRC", "SBC", "UVIS"], "CCDAMP": ["A", "B", "C", "D", "AD", "BC", "ABCD"],
+    "CCDGAIN": ["1.0", "2.0", "4.0", "8.0", "x"], "APERTURE": ["WFC1", "UVIS1", "UVIS1-2K4-SUB", "UNDEFINED"],
+    "NAXIS1": ["4144.0", "2048.0", "2049.0", "1062.0", "x", "INF"], "NUMCOLS": ["4144.0", "2048.0", "2049", "x"],
+    "NAXIS2": ["4136.0", "2068.0", "1023.5", "x", "INF"], "NUMROWS": ["4136.0", "2068.0", "x", "INF"],
+    "XCORNER": ["0.0", "1.0"], "YCORNER": ["0.0", "1.0"], "SUBARRAY": ["T", "F"],
+    "LTV1": ["24.0", "19.0"], "FILTER1": ["F555W", "CLEAR1L"],
+}
+START_DATES = [("1997-01-01", "00:00:00"), ("2002-03-29", "23:59:59.9"), ("2002-03-30", "00:00:00"),
+               ("2005-06-01", "12:00:00"), ("05/13/2009", "23:59:59"), ("2009-05-14", "00:00:00"),
+               ("2015-01-01", "00:00:00"), ("2009-13-01", "00:00:00"), ("2009-05-14", "UNDEFINED")]
+
+
+def _input_headers(count: int, seed: int):
+    rng = random.Random(seed)
+    for _ in range(count):
+        header = {key: rng.choice(values) for key, values in INPUT_VALUES.items()}
+        header["DATE-OBS"], header["TIME-OBS"] = rng.choice(START_DATES)
+        if rng.random() < 0.6:
+            header["XCORNER"] = header["YCORNER"] = "0.0"
+        yield header
+
+
+def test_every_precondition_hook_declares_its_inputs():
+    assert sorted(hst_hooks.HOOK_INPUTS) == PRECONDITIONS
+    for inputs in hst_hooks.HOOK_INPUTS.values():
+        assert list(inputs.thresholds) == sorted(set(inputs.thresholds))
+        assert not set(inputs.keys) & set(hst_hooks.EXPOSURE_START_KEYS)
+
+
+@pytest.mark.parametrize("name", PRECONDITIONS)
+def test_a_hook_output_depends_only_on_its_declared_inputs(name):
+    """Change an undeclared key, or the start within one date class: only that key's own value can follow.
+
+    This is what lets memoised plans (rules/plans.py) key the hook's outcome on the declared
+    keys and ``exposure_date_class``; it also shows the hooks never rewrite DATE-OBS/TIME-OBS.
+    """
+    hook = HOOKS[name]
+    inputs = hst_hooks.HOOK_INPUTS[name]
+    date_class = hst_hooks.exposure_date_class(inputs.thresholds) if inputs.thresholds else None
+    rng = random.Random(name)
+    checked = 0
+    for header in _input_headers(400, seed=len(name)):
+        expected = _outcome(hook, header)
+        undeclared = [key for key in INPUT_VALUES if key not in inputs.keys]
+        changes = [{key: rng.choice(INPUT_VALUES[key])} for key in undeclared]
+        changes.append({"DATE-OBS": rng.choice(START_DATES)[0], "TIME-OBS": rng.choice(START_DATES)[1]})
+        for change in changes:
+            other = {**header, **change}
+            if date_class is not None:
+                try:
+                    same = date_class(header) == date_class(other)
+                except LookupFailure:
+                    continue  # the hook fails on one of them (test_hook_equals_reference words it)
+                if not same:
+                    continue
+            got = _outcome(hook, other)
+            assert got[0] == expected[0], (header, change)
+            if got[0] == "error":
+                assert got == expected, (header, change)
+                continue
+            for key, value in expected[1].items():
+                if key in change:
+                    # its own value, as it came (a pass-through) or as rewritten (a constant)
+                    assert got[1][key] == (other[key] if value == header[key] else value), (header, change, key)
+                else:
+                    assert got[1][key] == value, (header, change, key)
+            checked += 1
+    assert checked > 1000
+
+
+def test_exposure_date_class_is_the_side_of_each_threshold():
+    thresholds = ("2002-03-30 00:00:00", "2009-05-14 00:00:00")
+    date_class = hst_hooks.exposure_date_class(thresholds)
+    assert date_class is hst_hooks.exposure_date_class(thresholds)  # one function per thresholds
+    cases = {("2002-03-29", "23:59:59.999"): 0, ("2002-03-30", "00:00:00"): 1, ("03/30/2002", "00:00"): 1,
+             ("2009-05-13", "23:59:59"): 1, ("2009-05-14", "00:00:00"): 2, ("2020-01-01", "00:00:00"): 2}
+    for (date, time), expected in cases.items():
+        assert date_class({"DATE-OBS": date, "TIME-OBS": time}) == expected
+        assert date_class({"DATE-OBS": date, "TIME-OBS": time}) == expected  # memoised
+    for header in ({"DATE-OBS": "2009-13-01", "TIME-OBS": "00:00:00"}, {"DATE-OBS": "2009-05-14"},
+                   {"DATE-OBS": "2009-05-14", "TIME-OBS": "UNDEFINED"}):
+        with pytest.raises(LookupFailure):
+            date_class(header)
