@@ -158,6 +158,24 @@ class _Not:
         return -self.inner.match(value)
 
 
+_SHARED_MATCHERS: dict[str, object] = {}
+
+
+def _shared_matcher(key: str):
+    """:func:`_matcher`, one object per distinct key element.
+
+    Matchers hold no per-use state, and Match tables repeat their values (a detector
+    name in hundreds of rows): sharing them makes a compiled context a fraction of the
+    objects to pickle and unpickle.
+    """
+    found = _SHARED_MATCHERS.get(key)
+    if found is None:
+        if len(_SHARED_MATCHERS) >= 1 << 16:
+            _SHARED_MATCHERS.clear()
+        found = _SHARED_MATCHERS[key] = _matcher(key)
+    return found
+
+
 def _matcher(key: str):
     """The matcher for one conditioned Match key element (rules.md §3.1 table)."""
     if key.startswith("(") and key.endswith(")"):
@@ -237,11 +255,11 @@ class MatchSelector(Selector):
             elements = key if isinstance(key, tuple) else (key,)
             if len(elements) != len(parameters):
                 raise RulesError(f"{name}: Match key {key!r} does not have {len(parameters)} values")
-            conditioned[tuple(condition_match_key(e) for e in elements)] = choice
+            conditioned[tuple(sys.intern(condition_match_key(e)) for e in elements)] = choice
         ordered = sorted(conditioned.items(), key=lambda item: item[0])
         self.keys = [k for k, _ in ordered]
         self.choices = [c for _, c in ordered]
-        self.matchers = [tuple(_matcher(element) for element in key) for key in self.keys]
+        self.matchers = [tuple(_shared_matcher(element) for element in key) for key in self.keys]
         self.valid = self._valid_values()
         self._memo: dict[tuple[str, ...], object] = {}
         self._build_index()
@@ -419,7 +437,8 @@ class UseAfterSelector(Selector):
     def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[str, object]]):
         self.parameters = parameters
         ordered = sorted(items, key=lambda item: str(item[0]))
-        self.dates = [str(k) for k, _ in ordered]
+        # interned: the same dates recur across tables, and a compiled context then pickles each once
+        self.dates = [sys.intern(str(k)) for k, _ in ordered]
         self.choices = [c for _, c in ordered]
 
     def leaves(self) -> list[object]:

@@ -52,3 +52,31 @@ def test_every_selector_of_the_tobs_rmap_builds():
     assert {"cref_flatfield_120.fits", "foo_bia.fits", "bar_bia2.fits"} <= names
     assert rmap.selector.choose({"TEST_CASE": "BRACKET", "PARAMETER": "1.35"}) == \
         ("cref_flatfield_120.fits", "cref_flatfield_124.fits")
+
+
+def test_compiled_contexts_share_matchers_and_dates():
+    """Equal Match key elements share one matcher and equal dates one string: a compiled
+    context is then far fewer objects to pickle and load (the warm-load budget)."""
+    import pickle
+
+    from crds_async.config import config_from_env
+    from crds_async.rules.model import load_context
+    from crds_async.rules.selectors import MatchSelector, UseAfterSelector
+
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    context = load_context("hst_0729.pmap", cfg)
+    elements, matchers, dates, date_objects = 0, set(), 0, set()
+    stack = [rmap.selector for imap in context.instruments.values() for rmap in imap.rmaps.values()]
+    while stack:
+        selector = stack.pop()
+        if isinstance(selector, MatchSelector):
+            for row in selector.matchers:
+                elements += len(row)
+                matchers.update(map(id, row))
+        if type(selector) is UseAfterSelector:
+            dates += len(selector.dates)
+            date_objects.update(map(id, selector.dates))
+        stack.extend(c for c in getattr(selector, "choices", ()) if hasattr(c, "choose"))
+    assert elements > 10_000 and len(matchers) < elements / 4
+    assert dates > 1_000 and len(date_objects) < dates
+    assert len(pickle.dumps(context, protocol=pickle.HIGHEST_PROTOCOL)) < 1_500_000
