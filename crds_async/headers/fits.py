@@ -264,6 +264,16 @@ def _header_text(raw: RawFile, offset: int, hdu: int) -> tuple[bytes, int] | Non
     Anything irregular (no END card in the file, a truncated header) is left to the card
     walk, which words the error.
     """
+    prefix = raw.prefix
+    if offset + BLOCK <= len(prefix) and (hdu == 0 or prefix.startswith(b"XTENSION", offset)):
+        # usually the whole header is in the bytes read at open: find its END card there
+        position = prefix.find(_END_CARD, offset)
+        while position >= 0 and (position - offset) % _CARD:
+            position = prefix.find(_END_CARD, position + 1)
+        if position >= 0:
+            end = offset + ((position - offset) // BLOCK + 1) * BLOCK
+            if end <= len(prefix):
+                return prefix[offset:end], (position - offset) // _CARD
     blocks: list[bytes] = []
     while True:
         block = raw.read_at(offset, BLOCK)
