@@ -15,12 +15,17 @@ parts*, functions of the header that stand for the rest of what it reads (the
 side of fixed dates an exposure starts on, say).  Both join the memo key; the
 outcome is built by running the real hook on the dataset's header.
 
+A failed match (``No match found.``, or a value the Match does not accept) is
+part of the plan too, worded as the interpreted path words it: ``NOT FOUND``
+and the failure's text for a required type, ``NOT FOUND n/a`` for an optional
+one or a do-not-reprocess dataset.
+
 Exactness comes first: a plan is built by running the very selectors (and
 hooks) the interpreted path runs, and anything it does not model (undeclared
-hooks, fallback retries, parkey relevance of a date parameter, selectors other
-than Match/UseAfter, failures, ``No match found.`` with a fallback, expression
-errors, a hook that fails, a date that does not parse) is answered
-:data:`SLOW`, which sends that dataset and type to the interpreted path.
+hooks, any failure of an rmap with a fallback retry, parkey relevance of a date
+parameter, selectors other than Match/UseAfter, expression errors, a hook that
+fails, a date that does not parse) is answered :data:`SLOW`, which sends that
+dataset and type to the interpreted path.
 """
 
 from __future__ import annotations
@@ -211,10 +216,13 @@ class RmapPlan:
             values = tuple(header[p] for p in self._match.parameters)
             try:
                 groups = self._match.groups(values)
-            except Exception:  # noqa: BLE001 - validation failures: the interpreted path words them
-                return _ALWAYS_SLOW
+            except Exception as failure:  # noqa: BLE001 - a value the Match does not accept
+                if self._no_match is None:
+                    return _ALWAYS_SLOW
+                return (None, (), (self._no_match(header, str(failure)),))
             if self._no_match is not None:
-                return _piecewise(groups, self._no_match(header), self._single_tables)
+                return _piecewise(groups, self._no_match(header), self._single_tables,
+                                  lambda failure: self._no_match(header, str(failure)))
         return _piecewise(groups, SLOW, self._single_tables)
 
 
@@ -237,12 +245,15 @@ def _is_date_table(group: object) -> bool:
 
 
 def _piecewise(groups: Sequence[object], no_match: object = SLOW,
-               single_tables: dict[tuple[int, object], tuple] | None = None) -> Outcome:
+               single_tables: dict[tuple[int, object], tuple] | None = None,
+               failed: Callable[[LookupFailure], object] | None = None) -> Outcome:
     """The answer of Match groups (best first) as a function of the UseAfter date.
 
-    ``no_match`` is the answer when every group is passed over (``No match found.``).
-    ``single_tables`` caches the common case, one date table and nothing after it,
-    by table (tables are shared by many parameter tuples, and can be long).
+    ``no_match`` is the answer when every group is passed over (``No match found.``),
+    ``failed`` the answer for a group that is a failure (e.g. ``More than one match
+    clause matched.``); None: :data:`SLOW`.  ``single_tables`` caches the common
+    case, one date table and nothing after it, by table (tables are shared by many
+    parameter tuples, and can be long).
     """
     if single_tables is not None and len(groups) == 1 and type(groups[0]) is UseAfterSelector:
         table = groups[0]
@@ -258,7 +269,9 @@ def _piecewise(groups: Sequence[object], no_match: object = SLOW,
         if _is_date_table(group):
             tables.append(group)
             continue
-        if isinstance(group, (Selector, LookupFailure)):
+        if isinstance(group, LookupFailure):
+            terminal = SLOW if failed is None else failed(group)
+        elif isinstance(group, Selector):
             terminal = SLOW
         else:
             terminal = _leaf_answer(group)
@@ -351,17 +364,20 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
             relevance_keys.append(visible[name])
     no_match = None
     if not fallback and isinstance(selector, MatchSelector):
-        # every group passed over: the interpreted path's "No match found." handling
+        # A failed match ("No match found.", or a value the Match does not accept) without a
+        # fallback retry: the interpreted path's handling of it, as a function of the header
+        # the match saw and the failure's text.
         required = rmap.reffile_required in ("YES", "NONE")
-        failed = "NOT FOUND No match found." if required else NOT_FOUND_NA
         if do_not_reprocess is None:
-            def no_match(header, failed=failed):
-                return failed
+            def no_match(header, message="No match found.", required=required):
+                return "NOT FOUND " + message if required else NOT_FOUND_NA
         else:
             relevance_keys += [key for key in do_not_reprocess_keys if key in present]
 
-            def no_match(header, failed=failed, rule=do_not_reprocess):
-                return NOT_FOUND_NA if rule(header) else failed
+            def no_match(header, message="No match found.", required=required, rule=do_not_reprocess):
+                if rule(header):
+                    return NOT_FOUND_NA
+                return "NOT FOUND " + message if required else NOT_FOUND_NA
     hook_keys = [key for key in precondition_keys or () if key in present] if precondition else []
     for key in [*expression_names.values(), *relevance_keys, *hook_keys]:
         if key not in key_names:

@@ -100,7 +100,8 @@ def test_plans_answer_most_types(case):
     answers = sum(len(fast.evaluate(header)) for header in headers)
     del fast._answer
     assert answers > 5000
-    assert interpreted_calls < 0.1 * answers, (interpreted_calls, answers)
+    # what is left: rmaps with a fallback retry (ACS bias) and dates that do not parse
+    assert interpreted_calls < 0.02 * answers, (interpreted_calls, answers)
 
 
 def test_rmap_plan_memo_is_bounded(case, monkeypatch):
