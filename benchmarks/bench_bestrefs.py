@@ -91,6 +91,12 @@ def main() -> None:
     args = parser.parse_args()
     cache, corpus = (args.shared / "cache").resolve(), (args.shared / "corpus").resolve()
 
+    # An editable install has no bytecode (and PYTHONDONTWRITEBYTECODE may forbid writing it),
+    # while pip compiled the reference's at install: compile ours too, as a wheel install would.
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "crds_async"), quiet=1)
+
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "datasets"
         paths = make_datasets(corpus, folder, args.n)
