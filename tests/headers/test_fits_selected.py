@@ -63,7 +63,7 @@ PRIMARY = ["SIMPLE  =                    T", "BITPIX  =                    8", "
 
 def _extension(cards: list[str], rows: int = 3) -> tuple[list[str], bytes]:
     return (["XTENSION= 'IMAGE   '", "BITPIX  =                   16", "NAXIS   =                    2",
-             f"NAXIS1  =                   10", f"NAXIS2  = {rows:20d}", "PCOUNT  =                    0",
+             "NAXIS1  =                   10", f"NAXIS2  = {rows:20d}", "PCOUNT  =                    0",
              "GCOUNT  =                    1", *cards], b"\1" * (20 * rows))
 
 
