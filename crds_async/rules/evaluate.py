@@ -20,7 +20,7 @@ from ..instruments.hst_hooks import DNR_KEYWORDS, HOOK_INPUTS, exposure_date_cla
 from .conditioning import SCALAR_TYPES, ConditionedValues, condition_value
 from .model import NA_VALUES, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
 from .relevance import apply_parkey_relevance, with_aliases
-from .plans import OMITTED, SLOW, ConstantPlan, InstrumentPlan, RmapPlan, dataset_date, plan_for
+from .plans import OMITTED, SLOW, ConstantPlan, InstrumentPlan, RmapPlan, dataset_date, leaf_answer, plan_for
 
 __all__ = ["Evaluator", "NOT_FOUND_NA"]
 
@@ -279,7 +279,8 @@ class Evaluator:
         if value in OMIT_VALUES:
             return None
         try:
-            return self._best_ref(imap.rmaps[reftype], header, names)
+            answer = self._best_ref(imap.rmaps[reftype], header, names)
+            return None if answer is OMITTED else answer
         except _Irrelevant:
             return NOT_FOUND_NA
         except _Omitted:
@@ -340,12 +341,7 @@ class Evaluator:
                 if rmap.reffile_required in ("YES", "NONE"):
                     raise
                 raise _Irrelevant from None
-        if isinstance(best, str):
-            if best in NA_VALUES:
-                raise _Irrelevant
-            if best in OMIT_VALUES:
-                raise _Omitted
-        return best
+        return leaf_answer(best)  # N/A and OMIT leaves, as the plans read them
 
     def _rmap_minimized(self, rmap: ReferenceMapping, header: Mapping[str, str]) -> dict[str, str]:
         params = self._personality.to_parkeys(header) if self._personality else dict(header)

@@ -40,7 +40,7 @@ from .relevance import PARKEY_RELEVANCE_CONSTANTS, apply_parkey_relevance
 from .selectors import MatchSelector, Selector, UseAfterSelector
 from .timestamps import lookup_date
 
-__all__ = ["SLOW", "OMITTED", "NOT_FOUND_NA", "RmapPlan", "ConstantPlan", "InstrumentPlan", "Outcome", "plan_for",
+__all__ = ["SLOW", "OMITTED", "leaf_answer", "NOT_FOUND_NA", "RmapPlan", "ConstantPlan", "InstrumentPlan", "Outcome", "plan_for",
            "dataset_date", "memo_key_function"]
 
 NOT_FOUND_NA = "NOT FOUND n/a"
@@ -67,8 +67,8 @@ OMITTED = _Marker("OMITTED")
 Outcome = tuple
 
 
-def _leaf_answer(leaf: object) -> object:
-    """What the interpreted path returns for a selected leaf."""
+def leaf_answer(leaf: object) -> object:
+    """The answer a selected leaf gives: ``NOT FOUND n/a`` for N/A, :data:`OMITTED` for OMIT."""
     if isinstance(leaf, str):
         if leaf in NA_VALUES:
             return NOT_FOUND_NA
@@ -274,7 +274,7 @@ def _piecewise(groups: Sequence[object], no_match: object = SLOW,
         elif isinstance(group, Selector):
             terminal = SLOW
         else:
-            terminal = _leaf_answer(group)
+            terminal = leaf_answer(group)
         break
     if not tables:
         return (None, (), (terminal,))
@@ -283,14 +283,14 @@ def _piecewise(groups: Sequence[object], no_match: object = SLOW,
         return _ALWAYS_SLOW
     if len(tables) == 1:
         table = tables[0]
-        return (date_keys, tuple(table.dates), (terminal, *map(_leaf_answer, table.choices)))
+        return (date_keys, tuple(table.dates), (terminal, *map(leaf_answer, table.choices)))
     breaks = sorted({date for table in tables for date in table.dates})
 
     def at(date: str | None) -> object:
         for table in tables:
             index = 0 if date is None else bisect.bisect_right(table.dates, date)
             if index:
-                return _leaf_answer(table.choices[index - 1])
+                return leaf_answer(table.choices[index - 1])
         return terminal
 
     answers = [at(None)] + [at(date) for date in breaks]
