@@ -26,7 +26,9 @@ __all__ = ["Evaluator", "NOT_FOUND_NA"]
 
 log = logging.getLogger(__name__)
 NOT_FOUND_NA = "NOT FOUND n/a"
-_LAYOUT_LIMIT = 1024  # distinct header key layouts remembered (one per kind of dataset file, typically)
+#: entries of the small memos: header key orders (one per kind of dataset file, typically), and
+#: lists of requested types
+_MEMO_LIMIT = 1024
 
 
 class _Irrelevant(Exception):
@@ -132,7 +134,7 @@ class Evaluator:
             if target:
                 source_of[target] = key
         pairs = [(source, target) for target, source in source_of.items()]
-        if len(self._layouts) >= _LAYOUT_LIMIT:
+        if len(self._layouts) >= _MEMO_LIMIT:
             self._layouts.clear()
         self._layouts[layout] = pairs
         return pairs
@@ -216,20 +218,23 @@ class Evaluator:
             key = (imap.name, reftypes if type(reftypes) is tuple else tuple(reftypes))
             found = self._instrument_plans.get(key)
         except TypeError:  # unhashable items: no memo
-            return InstrumentPlan([str(t).lower() for t in reftypes], self._plans_of(imap))
+            return InstrumentPlan([str(t).lower() for t in reftypes], self._plans_for(imap))
         if found is None:
             found = self._new_instrument_plan(key, imap, [str(t).lower() for t in key[1]])
         return found
 
     def _new_instrument_plan(self, key: object, imap: InstrumentMapping, include: list[str]) -> InstrumentPlan:
-        plans = self._plans.get(imap.name) or self._plans_of(imap)
-        if len(self._instrument_plans) >= _LAYOUT_LIMIT:
+        plans = self._plans_for(imap)
+        if len(self._instrument_plans) >= _MEMO_LIMIT:
             self._instrument_plans.clear()
         found = self._instrument_plans[key] = InstrumentPlan(include, plans)
         return found
 
-    def _plans_of(self, imap: InstrumentMapping) -> dict[str, RmapPlan | ConstantPlan | None]:
-        """Answer plans of the instrument's rmaps (None: the interpreted path answers that type)."""
+    def _plans_for(self, imap: InstrumentMapping) -> dict[str, RmapPlan | ConstantPlan | None]:
+        """Answer plans of the instrument's rmaps (None: the interpreted path answers that type), built once."""
+        plans = self._plans.get(imap.name)
+        if plans is not None:
+            return plans
         keys = list(imap.required_parkeys) + [self.context.instrument_key]
         plans: dict[str, RmapPlan | ConstantPlan | None] = {}
         for reftype, value in imap.reftypes.items() if self.use_plans else ():

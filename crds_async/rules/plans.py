@@ -94,16 +94,6 @@ def memo_key_function(names: Sequence[str], derived: Sequence[Derived] = ()) -> 
     if not derived:
         return getter
     parts = tuple(derived)
-    if len(parts) == 1:
-        (part,) = parts
-
-        def key_of(params: Mapping[str, str]) -> object:
-            try:
-                return getter(params), part(params)
-            except Exception:  # noqa: BLE001 - the interpreted path words the failure
-                return getter(params), SLOW
-
-        return key_of
 
     def key_of(params: Mapping[str, str]) -> object:
         values = [getter(params)]
@@ -145,8 +135,8 @@ class RmapPlan:
 
     Attributes
     ----------
-    key_of : callable or None
-        Minimised header -> memo key (:func:`memo_key_function`); None: the key is ``()``.
+    key_of : callable
+        Minimised header -> memo key (:func:`memo_key_function`).
     """
 
     __slots__ = ("rmap", "key_names", "derived", "key_of", "memo", "_match", "_expression_names", "_no_match",
@@ -159,8 +149,7 @@ class RmapPlan:
         self.rmap = rmap
         self.key_names = tuple(key_names)
         self.derived = tuple(derived)
-        self.key_of: Callable[[Mapping[str, str]], object] | None = (
-            memo_key_function(self.key_names, self.derived) if self.key_names or self.derived else None)
+        self.key_of: Callable[[Mapping[str, str]], object] = memo_key_function(self.key_names, self.derived)
         self.memo: dict[object, Outcome] = {}
         self._match = rmap.selector if isinstance(rmap.selector, MatchSelector) else None
         self._expression_names = dict(expression_names)
@@ -171,7 +160,7 @@ class RmapPlan:
 
     def outcome(self, params: Mapping[str, str]) -> Outcome:
         """The memoised outcome for ``params`` (a minimised header), built on a miss."""
-        key = self.key_of(params) if self.key_of is not None else ()
+        key = self.key_of(params)
         found = self.memo.get(key)
         if found is None:
             found = self._build(params, SLOW in key[1:] if self.derived else False)
@@ -229,14 +218,10 @@ class RmapPlan:
 class ConstantPlan:
     """A type whose answer never depends on the header (``N/A`` or ``OMIT`` in the imap)."""
 
-    __slots__ = ("key_of", "memo")
+    __slots__ = ("answer",)
 
     def __init__(self, answer: object):
-        self.key_of = None
-        self.memo: dict[object, Outcome] = {(): (None, (), (answer,))}
-
-    def outcome(self, params: Mapping[str, str]) -> Outcome:
-        return self.memo[()]
+        self.answer = answer  # NOT FOUND n/a, or OMITTED
 
 
 def _is_date_table(group: object) -> bool:
@@ -368,24 +353,22 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
         # fallback retry: the interpreted path's handling of it, as a function of the header
         # the match saw and the failure's text.
         required = rmap.reffile_required in ("YES", "NONE")
-        if do_not_reprocess is None:
-            def no_match(header, message="No match found.", required=required):
-                return "NOT FOUND " + message if required else NOT_FOUND_NA
-        else:
+        if do_not_reprocess is not None:
             relevance_keys += [key for key in do_not_reprocess_keys if key in present]
 
-            def no_match(header, message="No match found.", required=required, rule=do_not_reprocess):
-                if rule(header):
-                    return NOT_FOUND_NA
-                return "NOT FOUND " + message if required else NOT_FOUND_NA
+        def failed_match(header, message="No match found.", required=required, rule=do_not_reprocess):
+            if rule is not None and rule(header):
+                return NOT_FOUND_NA
+            return "NOT FOUND " + message if required else NOT_FOUND_NA
+
+        no_match = failed_match
     hook_keys = [key for key in precondition_keys or () if key in present] if precondition else []
     for key in [*expression_names.values(), *relevance_keys, *hook_keys]:
         if key not in key_names:
             key_names.append(key)
-    if not precondition:
-        return RmapPlan(rmap, key_names, expression_names, no_match)
-    return RmapPlan(rmap, key_names, expression_names, no_match, precondition=precondition,
-                    derived=precondition_derived, date_keys=[key for level in date_levels for key in level])
+    return RmapPlan(rmap, key_names, expression_names, no_match, precondition=precondition or None,
+                    derived=precondition_derived if precondition else (),
+                    date_keys=[key for level in date_levels for key in level])
 
 
 def dataset_date(params: Mapping[str, str], date_keys: tuple[str, ...]) -> object:
@@ -431,9 +414,8 @@ class InstrumentPlan:
         for reftype in reftypes:
             plan = plans.get(reftype)
             if isinstance(plan, ConstantPlan):
-                answer = plan.memo[()][2][0]
-                if answer is not OMITTED:
-                    self.answers[reftype] = answer
+                if plan.answer is not OMITTED:
+                    self.answers[reftype] = plan.answer
             else:
                 self.answers[reftype] = None
                 dynamic.append((reftype, plan))
