@@ -258,6 +258,17 @@ def _parsed_value(card_tail: bytes) -> str:
     return value
 
 
+def _end_card(text: bytes, start: int = 0) -> int:
+    """Index (in cards from ``start``) of the first END card at or after ``start``, or -1.
+
+    Only a match on a card boundary counts: the same bytes inside a value are not an END card.
+    """
+    position = text.find(_END_CARD, start)
+    while position >= 0 and (position - start) % _CARD:
+        position = text.find(_END_CARD, position + 1)
+    return -1 if position < 0 else (position - start) // _CARD
+
+
 def _header_text(raw: RawFile, offset: int, hdu: int) -> tuple[bytes, int] | None:
     """The header blocks at ``offset`` and the index of their END card; None after the last HDU.
 
@@ -267,13 +278,11 @@ def _header_text(raw: RawFile, offset: int, hdu: int) -> tuple[bytes, int] | Non
     prefix = raw.prefix
     if offset + BLOCK <= len(prefix) and (hdu == 0 or prefix.startswith(b"XTENSION", offset)):
         # usually the whole header is in the bytes read at open: find its END card there
-        position = prefix.find(_END_CARD, offset)
-        while position >= 0 and (position - offset) % _CARD:
-            position = prefix.find(_END_CARD, position + 1)
-        if position >= 0:
-            end = offset + ((position - offset) // BLOCK + 1) * BLOCK
+        card = _end_card(prefix, offset)
+        if card >= 0:
+            end = offset + (card // (BLOCK // _CARD) + 1) * BLOCK
             if end <= len(prefix):
-                return prefix[offset:end], (position - offset) // _CARD
+                return prefix[offset:end], card
     blocks: list[bytes] = []
     while True:
         block = raw.read_at(offset, BLOCK)
@@ -286,12 +295,10 @@ def _header_text(raw: RawFile, offset: int, hdu: int) -> tuple[bytes, int] | Non
                 raise _NeedsAstropy  # not an extension: astropy knows what to ignore
             return None
         blocks.append(block)
-        position = block.find(_END_CARD)
-        while position >= 0 and position % _CARD:
-            position = block.find(_END_CARD, position + 1)
-        if position >= 0:
+        card = _end_card(block)
+        if card >= 0:
             text = blocks[0] if len(blocks) == 1 else b"".join(blocks)
-            return text, (len(blocks) - 1) * (BLOCK // _CARD) + position // _CARD
+            return text, (len(blocks) - 1) * (BLOCK // _CARD) + card
         if len(blocks) >= _MAX_HEADER_BLOCKS:
             raise _UseCardWalk
         offset += BLOCK
