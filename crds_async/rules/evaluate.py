@@ -39,6 +39,48 @@ class _Omitted(Exception):
     """The type is left out of the answer."""
 
 
+class _Recipes(dict):
+    """``recipes[instrument value]``: how a header of one key order becomes minimised parameters.
+
+    A recipe is ``(imap, template, keys, sources)``: the minimised parameters are
+    ``template`` (every parameter ``UNDEFINED``, in order) updated with ``keys``
+    taken from the header's ``sources``, conditioned.  Missing (None) for a value
+    that is not a known instrument: the caller then takes the general path, which
+    raises the reference's error.
+    """
+
+    __slots__ = ("evaluator", "source_of")
+
+    def __init__(self, evaluator: "Evaluator", source_of: dict[str, object]):
+        super().__init__()
+        self.evaluator = evaluator
+        self.source_of = source_of
+
+    def __missing__(self, value: object):
+        evaluator = self.evaluator
+        context = evaluator.context
+        if not isinstance(value, str) or value.upper() == "UNDEFINED":
+            return None
+        instrument = {"wfii": "wfpc2"}.get(value.upper().lower(), value.upper().lower())
+        if instrument not in context.instrument_names:
+            return None
+        try:
+            imap = context.instrument(instrument)
+        except Exception:  # noqa: BLE001 - the general path raises it, with its text
+            return None
+        template: dict[str, str] = {}
+        keys: list[str] = []
+        sources: list[object] = []
+        for key, lower, upper in evaluator._minimized_names(imap):
+            template[key] = "UNDEFINED"
+            source = self.source_of.get(lower, self.source_of.get(upper))
+            if source is not None:
+                keys.append(key)
+                sources.append(source)
+        recipe = self[value] = (imap, template, keys, sources)
+        return recipe
+
+
 class Evaluator:
     """Best references for many headers under one context.
 
@@ -70,8 +112,8 @@ class Evaluator:
         # Speed-ups, all memos of pure functions (results equal the plain loops'):
         self._layouts: dict[tuple, list[tuple[str, str]]] = {}   # header key order -> (source, parameter)
         self._conditioned = ConditionedValues()                  # header value -> conditioned value
-        self._lower_case_parameters = False                      # some parameter name is not upper case
         self._minimized_keys: dict[str, list[tuple[str, str, str]]] = {}  # imap -> (key, lower, upper)
+        self._programs: dict[tuple, tuple] = {}                  # header key order -> minimising recipes
         self._plans: dict[str, dict[str, RmapPlan | ConstantPlan | None]] = {}  # imap -> reftype -> plan
         self._instrument_plans: dict[object, InstrumentPlan] = {}  # (imap, requested types) -> plan
 
@@ -119,8 +161,6 @@ class Evaluator:
         """The parameter ``key`` becomes, or '' if no rule can use it (remembered)."""
         target = self._target(str(key))
         target = target if target in self._wanted else ""
-        if target != target.upper():
-            self._lower_case_parameters = True
         self._target_of[key] = target
         return target
 
@@ -146,20 +186,54 @@ class Evaluator:
 
     def minimized(self, header: Mapping[str, object], *, fast: bool = True) -> tuple[InstrumentMapping, dict]:
         """The instrument mapping and the parameters the rules see (missing -> UNDEFINED)."""
+        if fast and type(header) is dict:
+            # Per header key order and instrument, which header key feeds which minimised
+            # parameter is worked out once: a dataset then costs two C-level passes.
+            layout = tuple(header)
+            program = self._programs.get(layout)
+            if program is None:
+                program = self._layout_program(layout)
+            instrument_sources, per_instrument = program
+            conditioned = self._conditioned
+            instrument = None
+            for source in instrument_sources:
+                instrument = conditioned[header[source]]
+                if instrument.upper() != "UNDEFINED":
+                    break
+            found = per_instrument[instrument]  # learnt on first sight (_Recipes.__missing__)
+            if found is not None:
+                imap, template, keys, sources = found
+                minimized = template.copy()
+                minimized.update(zip(keys, map(conditioned.__getitem__, map(header.__getitem__, sources))))
+                return imap, minimized
         params = self.parameters(header, fast=fast)
         instrument = context_instrument(params, self.context.instrument_key, self.context.name,
                                         self.context.instrument_names)
         imap = self.context.instrument(instrument)
+        get = params.get
+        return imap, {k: get(lower, get(upper, "UNDEFINED")) for k, lower, upper in self._minimized_names(imap)}
+
+    def _minimized_names(self, imap: InstrumentMapping) -> list[tuple[str, str, str]]:
+        """(key, lower, upper) of each minimised parameter: a parameter is found lower case first."""
         keys = self._minimized_keys.get(imap.name)
         if keys is None:
             names = list(imap.required_parkeys) + [self.context.instrument_key]
             keys = self._minimized_keys[imap.name] = [(k, k.lower(), k.upper()) for k in names]
-        get = params.get
-        if self._lower_case_parameters:
-            return imap, {k: get(lower, get(upper, "UNDEFINED")) for k, lower, upper in keys}
-        # every parameter name is upper case, so the lower-case lookup could only find the same key
-        return imap, {k: get(upper, "UNDEFINED") for k, _lower, upper in keys}
+        return keys
 
+    def _layout_program(self, layout: tuple) -> tuple[list, dict]:
+        """(instrument's candidate source keys, {instrument value: minimising recipe}) of a key order.
+
+        The recipes are filled in by :meth:`_learn_recipe` as instruments are met.
+        """
+        pairs = self._layouts.get(layout) or self._layout_pairs(layout)
+        source_of = {target: source for source, target in pairs}
+        candidates = (self.context.instrument_key.upper(), self.context.instrument_key.lower(), *INSTRUMENT_KEYWORDS)
+        instrument_sources = [source_of[target] for target in candidates if target in source_of]
+        if len(self._programs) >= _MEMO_LIMIT:
+            self._programs.clear()
+        program = self._programs[layout] = (instrument_sources, _Recipes(self, source_of))
+        return program
     def evaluate(self, header: Mapping[str, object], reftypes: Iterable[str] | None = None,
                  *, fast: bool = True) -> dict[str, object]:
         """``{reftype: answer}`` for ``header``; omitted types are absent.
@@ -177,11 +251,18 @@ class Evaluator:
                          *, fast: bool = True) -> tuple[str, dict[str, object]]:
         """``(instrument, answers)``: :meth:`evaluate` plus the instrument it used, in one pass."""
         imap, minimized = self.minimized(header, fast=fast)
-        plan = self._instrument_plan(imap, reftypes)
-        result = plan.answers.copy()  # constant answers, in order, with a slot for each other type
-        names = None  # what the interpreted path's expressions see; built only if needed
+        mode = self._instrument_plan(imap, reftypes).mode(minimized)
+        result = mode.answers.copy()  # the date-free answers, in order, with a slot for each other type
         dates: dict[tuple, object] = {}
-        for reftype, outcome in plan.outcomes(minimized):
+        slow: list[str] = []
+        for date_keys, entries in mode.dated:
+            date = dates[date_keys] = dataset_date(minimized, date_keys)
+            if date is SLOW:
+                slow.extend(reftype for reftype, _breaks, _answers in entries)
+                continue
+            for reftype, breaks, answers in entries:
+                result[reftype] = answers[bisect_right(breaks, date)]
+        for reftype, outcome in mode.checked:
             if outcome is not None:
                 date_keys, breaks, answers = outcome
                 if date_keys is None:
@@ -197,13 +278,15 @@ class Evaluator:
                     else:
                         result[reftype] = answer
                     continue
-            if names is None:
-                names = with_aliases(minimized)
-            answer = self._answer(imap, reftype, minimized, names)
-            if answer is None:
-                result.pop(reftype, None)
-            else:
-                result[reftype] = answer
+            slow.append(reftype)
+        if slow:
+            names = with_aliases(minimized)  # what the interpreted path's expressions see
+            for reftype in slow:
+                answer = self._answer(imap, reftype, minimized, names)
+                if answer is None:
+                    result.pop(reftype, None)
+                else:
+                    result[reftype] = answer
         return imap.instrument, result
 
     def _instrument_plan(self, imap: InstrumentMapping, reftypes: Iterable[str] | None) -> InstrumentPlan:

@@ -40,7 +40,7 @@ from .relevance import PARKEY_RELEVANCE_CONSTANTS, apply_parkey_relevance
 from .selectors import MatchSelector, Selector, UseAfterSelector
 from .timestamps import lookup_date
 
-__all__ = ["SLOW", "OMITTED", "leaf_answer", "NOT_FOUND_NA", "RmapPlan", "ConstantPlan", "InstrumentPlan", "Outcome", "plan_for",
+__all__ = ["SLOW", "OMITTED", "leaf_answer", "NOT_FOUND_NA", "RmapPlan", "ConstantPlan", "InstrumentPlan", "ModeAnswers", "Outcome", "plan_for",
            "dataset_date", "memo_key_function"]
 
 NOT_FOUND_NA = "NOT FOUND n/a"
@@ -427,14 +427,60 @@ class InstrumentPlan:
         self.key_of: Callable[[Mapping[str, str]], object] = memo_key_function(names, derived)
         self.memo: dict[object, tuple] = {}
 
-    def outcomes(self, params: Mapping[str, str]) -> tuple:
-        """``(reftype, outcome or None)`` of every dynamic type for ``params`` (memoised)."""
+    def mode(self, params: Mapping[str, str]) -> "ModeAnswers":
+        """The answers of every requested type for the instrument mode of ``params`` (memoised)."""
         key = self.key_of(params)
         found = self.memo.get(key)
         if found is None:
-            found = tuple((reftype, plan.outcome(params) if plan is not None else None)
-                          for reftype, plan in self.dynamic)
+            found = ModeAnswers(self.answers, tuple((reftype, plan.outcome(params) if plan is not None else None)
+                                                    for reftype, plan in self.dynamic))
             if len(self.memo) >= _MEMO_LIMIT:
                 self.memo.clear()
             self.memo[key] = found
         return found
+
+
+class ModeAnswers:
+    """One instrument mode's answers, arranged for the per-dataset loop.
+
+    Built once per mode from the types' outcomes, so that a dataset of the mode
+    costs one dict copy, one date per distinct set of UseAfter parameters and one
+    bisection per dated type, with no per-type checks.
+
+    Attributes
+    ----------
+    answers : dict
+        Every answer that does not depend on the date (constant types, undated
+        outcomes), in answer order, with a placeholder for each other type;
+        types omitted whatever the date are absent.
+    dated : tuple
+        ``(date_keys, ((reftype, breaks, answers), ...))`` per distinct UseAfter
+        parameters, for outcomes whose every answer is a plain one (no
+        :data:`SLOW`, no :data:`OMITTED`).
+    checked : tuple
+        ``(reftype, outcome or None)`` of the rest: outcomes with markers among
+        their answers, and (None) types the interpreted path answers.
+    """
+
+    __slots__ = ("answers", "dated", "checked")
+
+    def __init__(self, constant_answers: Mapping[str, object], outcomes: Sequence[tuple[str, Outcome | None]]):
+        answers = dict(constant_answers)
+        dated: dict[tuple, list] = {}
+        checked: list[tuple[str, Outcome | None]] = []
+        for reftype, outcome in outcomes:
+            if outcome is None:
+                checked.append((reftype, None))
+                continue
+            date_keys, breaks, choices = outcome
+            if date_keys is None and choices[0] is OMITTED:
+                del answers[reftype]
+            elif date_keys is None and choices[0] is not SLOW:
+                answers[reftype] = choices[0]
+            elif date_keys is not None and not any(c is SLOW or c is OMITTED for c in choices):
+                dated.setdefault(date_keys, []).append((reftype, breaks, choices))
+            else:
+                checked.append((reftype, outcome))
+        self.answers = answers
+        self.dated = tuple((date_keys, tuple(entries)) for date_keys, entries in dated.items())
+        self.checked = tuple(checked)
