@@ -231,7 +231,7 @@ class HookInputs(NamedTuple):
     thresholds: tuple[str, ...]
 
 
-#: What each precondition hook reads: memoised answer plans (:mod:`crds_async.rules.plans`) key
+#: What each hook reads: memoised answer plans (:mod:`crds_async.rules.plans`) key
 #: their memos on it, so a key missing here would let datasets share an answer that differs.
 #: (The hooks write only APERTURE, CCDAMP and the axis sizes, never DATE-OBS / TIME-OBS.)
 HOOK_INPUTS: dict[str, HookInputs] = {
@@ -243,6 +243,13 @@ HOOK_INPUTS: dict[str, HookInputs] = {
         ("DETECTOR", "APERTURE", "CCDGAIN", "CCDAMP", "NAXIS1", "XCORNER", "YCORNER", "NAXIS2"),
         (_SUBARRAY_REFERENCES_FROM, _SM4)),
     "precondition_header_wfc3_biasfile_v1": HookInputs(("SUBARRAY", "APERTURE"), ()),
+    # a fallback reads what its precondition reads, then the full-frame rewrite's keys
+    "fallback_header_acs_biasfile_v2": HookInputs(
+        ("NAXIS1", "CCDAMP", "DETECTOR", "XCORNER", "YCORNER", "NAXIS2", "LTV1", "LTV2"), (_SM4,)),
+    "fallback_header_acs_biasfile_v3": HookInputs(
+        ("DETECTOR", "APERTURE", "CCDGAIN", "CCDAMP", "NAXIS1", "XCORNER", "YCORNER", "NAXIS2",
+         "RAW_LTV1", "RAW_LTV2"), (_SUBARRAY_REFERENCES_FROM, _SM4)),
+    "fallback_header_wfpc2_flatfile_v1": HookInputs(("FILTER1", "FILTER2"), ()),
 }
 
 _DATE_CLASS_MEMO_LIMIT = 4096

@@ -39,6 +39,11 @@ class _Omitted(Exception):
     """The type is left out of the answer."""
 
 
+def _date_classes(inputs) -> tuple:
+    """A hook's derived memo-key parts: the side of its date thresholds an exposure starts on."""
+    return (exposure_date_class(inputs.thresholds),) if inputs and inputs.thresholds else ()
+
+
 class _Recipes(dict):
     """``recipes[instrument value]``: how a header of one key order becomes minimised parameters.
 
@@ -331,15 +336,24 @@ class Evaluator:
                 hst = self.observatory == "hst"
                 # a precondition hook joins the plan if what it reads is declared
                 inputs = HOOK_INPUTS.get(precondition.__name__) if precondition is not None else None
+                retry_inputs = HOOK_INPUTS.get(fallback.__name__) if fallback is not None else None
                 plans[reftype] = plan_for(rmap, keys, precondition=precondition,
                                           precondition_keys=inputs.keys if inputs else None,
-                                          precondition_derived=(exposure_date_class(inputs.thresholds),)
-                                          if inputs and inputs.thresholds else (),
+                                          precondition_derived=_date_classes(inputs),
                                           fallback=fallback is not None,
                                           do_not_reprocess=is_dnr_dataset if hst else None,
-                                          do_not_reprocess_keys=DNR_KEYWORDS if hst else ())
+                                          do_not_reprocess_keys=DNR_KEYWORDS if hst else (),
+                                          retry=self._second_lookup(rmap, fallback) if retry_inputs else None,
+                                          retry_keys=retry_inputs.keys if retry_inputs else None,
+                                          retry_derived=_date_classes(retry_inputs))
         self._plans[imap.name] = plans
         return plans
+
+    def _second_lookup(self, rmap: ReferenceMapping, fallback) -> object:
+        """``header -> header`` of a fallback's second match, as :meth:`_best_ref` builds it."""
+        def second_lookup(header: Mapping[str, str]) -> dict[str, str]:
+            return apply_parkey_relevance(rmap, self._rmap_minimized(rmap, fallback(header)))
+        return second_lookup
 
     def check_bad_files(self, instrument: str, result: Mapping[str, object]) -> None:
         """Raise BadRulesError / BadReferenceError as the reference's non-fast mode does."""

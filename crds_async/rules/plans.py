@@ -61,6 +61,8 @@ class _Marker:
 SLOW = _Marker("SLOW")
 #: the type is left out of the answer (``rmap_omit`` true, or an ``OMIT`` leaf).
 OMITTED = _Marker("OMITTED")
+#: while building: the first match failed here, and the rmap's fallback retries it.
+_RETRY = _Marker("RETRY")
 
 #: ``(date_keys, break_dates, answers)``: with ``date_keys`` None the answer is
 #: ``answers[0]``; otherwise ``answers[bisect_right(break_dates, date)]``.
@@ -132,6 +134,12 @@ class RmapPlan:
     date_keys : sequence of str
         The UseAfter parameters: the plan bisects on the dataset's values, so a
         hook that changes them gets :data:`SLOW`.
+    retry : callable, optional
+        The second lookup after a failed match (HST fallback hooks): ``header as
+        it came -> header the second match sees``.  With it, ``no_match`` answers
+        the internal retry marker where the retry applies, and ``retry_failed``
+        words a failed retry by its text.  The hook's inputs must be among
+        ``key_names`` and ``derived``.
 
     Attributes
     ----------
@@ -140,12 +148,14 @@ class RmapPlan:
     """
 
     __slots__ = ("rmap", "key_names", "derived", "key_of", "memo", "_match", "_expression_names", "_no_match",
-                 "_precondition", "_date_keys", "_single_tables")
+                 "_precondition", "_date_keys", "_single_tables", "_retry", "_retry_failed")
 
     def __init__(self, rmap: ReferenceMapping, key_names: Sequence[str], expression_names: Mapping[str, str],
                  no_match: Callable[[Mapping[str, str]], object] | None = None, *,
                  precondition: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
-                 derived: Sequence[Derived] = (), date_keys: Sequence[str] = ()):
+                 derived: Sequence[Derived] = (), date_keys: Sequence[str] = (),
+                 retry: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
+                 retry_failed: Callable[[str], object] | None = None):
         self.rmap = rmap
         self.key_names = tuple(key_names)
         self.derived = tuple(derived)
@@ -157,6 +167,8 @@ class RmapPlan:
         self._precondition = precondition
         self._date_keys = tuple(date_keys)
         self._single_tables: dict[tuple[int, object], tuple] = {}
+        self._retry = retry
+        self._retry_failed = retry_failed
 
     def outcome(self, params: Mapping[str, str]) -> Outcome:
         """The memoised outcome for ``params`` (a minimised header), built on a miss."""
@@ -176,6 +188,7 @@ class RmapPlan:
 
     def _build(self, params: Mapping[str, str], derived_failed: bool = False) -> Outcome:
         rmap = self.rmap
+        params_in = params
         omit, relevance = rmap.omit, rmap.relevance
         try:
             if omit.constant if omit.is_constant else self._expression_value(omit, params):
@@ -202,17 +215,36 @@ class RmapPlan:
                 header = apply_parkey_relevance(rmap, params)
             except Exception:  # noqa: BLE001 - the interpreted path words the failure
                 return _ALWAYS_SLOW
-            values = tuple(header[p] for p in self._match.parameters)
-            try:
-                groups = self._match.groups(values)
-            except Exception as failure:  # noqa: BLE001 - a value the Match does not accept
-                if self._no_match is None:
-                    return _ALWAYS_SLOW
-                return (None, (), (self._no_match(header, str(failure)),))
-            if self._no_match is not None:
-                return _piecewise(groups, self._no_match(header), self._single_tables,
-                                  lambda failure: self._no_match(header, str(failure)))
+            outcome = self._matched(header, self._no_match)
+            if self._retry is not None and any(answer is _RETRY for answer in outcome[2]):
+                return _where_retried(outcome, self._retry_outcome(params_in))
+            return outcome
         return _piecewise(groups, SLOW, self._single_tables)
+
+    def _matched(self, header: Mapping[str, str], no_match: Callable[..., object] | None) -> Outcome:
+        """The outcome of the Match on ``header`` (after hooks and parkey relevance)."""
+        values = tuple(header[p] for p in self._match.parameters)
+        try:
+            groups = self._match.groups(values)
+        except Exception as failure:  # noqa: BLE001 - a value the Match does not accept
+            if no_match is None:
+                return _ALWAYS_SLOW
+            return (None, (), (no_match(header, str(failure)),))
+        if no_match is None:
+            return _piecewise(groups, SLOW, self._single_tables)
+        return _piecewise(groups, no_match(header), self._single_tables,
+                          lambda failure: no_match(header, str(failure)))
+
+    def _retry_outcome(self, params: Mapping[str, str]) -> Outcome:
+        """The second lookup's outcome for the header as it came (``params``)."""
+        try:
+            header = self._retry(params)
+        except Exception as failure:  # noqa: BLE001 - the hook's own failure, worded
+            return (None, (), ("NOT FOUND " + str(failure),))
+        if any(header.get(key) != params.get(key) for key in self._date_keys):
+            return _ALWAYS_SLOW
+        failed = self._retry_failed
+        return self._matched(header, lambda _header, message="No match found.": failed(message))
 
 
 class ConstantPlan:
@@ -282,11 +314,31 @@ def _piecewise(groups: Sequence[object], no_match: object = SLOW,
     return (date_keys, tuple(breaks), tuple(answers))
 
 
+def _where_retried(first: Outcome, retry: Outcome) -> Outcome:
+    """``first`` with the retry's answer wherever ``first`` answers the retry marker."""
+    first_keys, first_breaks, first_answers = first
+    retry_keys, retry_breaks, retry_answers = retry
+    if first_keys is not None and retry_keys is not None and first_keys != retry_keys:
+        return _ALWAYS_SLOW
+    breaks = sorted({*first_breaks, *retry_breaks})
+    answers = []
+    for date in (None, *breaks):
+        answer = first_answers[0 if date is None else bisect.bisect_right(first_breaks, date)]
+        if answer is _RETRY:
+            answer = retry_answers[0 if date is None else bisect.bisect_right(retry_breaks, date)]
+        answers.append(answer)
+    if first_keys is None and retry_keys is None:
+        return (None, (), (answers[0],))
+    return (first_keys or retry_keys, tuple(breaks), tuple(answers))
+
+
 def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
              precondition: bool | Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
              precondition_keys: Sequence[str] | None = None, precondition_derived: Sequence[Derived] = (),
              fallback: bool = False, do_not_reprocess: Callable[[Mapping[str, str]], bool] | None = None,
-             do_not_reprocess_keys: Sequence[str] = ()) -> RmapPlan | None:
+             do_not_reprocess_keys: Sequence[str] = (),
+             retry: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
+             retry_keys: Sequence[str] | None = None, retry_derived: Sequence[Derived] = ()) -> RmapPlan | None:
     """A plan for ``rmap``, or None when the interpreted path must answer every dataset.
 
     Parameters
@@ -304,8 +356,14 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
         Derived memo-key parts for the rest of what the hook reads (``header ->
         hashable``, raising where the hook's reading fails).
     fallback : bool
-        The rmap has a fallback hook (a second lookup after a failed one): a
-        failed match is then answered :data:`SLOW`.
+        The rmap has a fallback hook (a second lookup after a failed one): without
+        ``retry`` and ``retry_keys``, a failed match is then answered :data:`SLOW`.
+    retry : callable, optional
+        The fallback's second lookup: ``header as it came -> header the second
+        match sees`` (the hook, then the rmap's minimising and parkey relevance).
+    retry_keys, retry_derived : optional
+        What the fallback hook reads, as ``precondition_keys`` and
+        ``precondition_derived`` (None: unknown, a failed match is :data:`SLOW`).
     do_not_reprocess : callable, optional
         The observatory's rule that turns a failed match into ``N/A`` (HST), and
         the keys it reads.
@@ -348,27 +406,36 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
                 return None
             relevance_keys.append(visible[name])
     no_match = None
-    if not fallback and isinstance(selector, MatchSelector):
-        # A failed match ("No match found.", or a value the Match does not accept) without a
-        # fallback retry: the interpreted path's handling of it, as a function of the header
-        # the match saw and the failure's text.
-        required = rmap.reffile_required in ("YES", "NONE")
+    retried = bool(fallback) and retry is not None and retry_keys is not None and isinstance(selector, MatchSelector)
+    if not fallback or not retried:
+        retry, retry_keys, retry_derived = None, (), ()
+    required = rmap.reffile_required in ("YES", "NONE")
+    if (not fallback or retried) and isinstance(selector, MatchSelector):
+        # A failed match ("No match found.", or a value the Match does not accept): the
+        # interpreted path's handling of it, as a function of the header the match saw and
+        # the failure's text (with a fallback, the retry marker: RmapPlan._build retries).
         if do_not_reprocess is not None:
             relevance_keys += [key for key in do_not_reprocess_keys if key in present]
 
         def failed_match(header, message="No match found.", required=required, rule=do_not_reprocess):
             if rule is not None and rule(header):
                 return NOT_FOUND_NA
+            if retried:
+                return _RETRY  # the fallback's second lookup answers (see RmapPlan._build)
             return "NOT FOUND " + message if required else NOT_FOUND_NA
 
         no_match = failed_match
     hook_keys = [key for key in precondition_keys or () if key in present] if precondition else []
+    hook_keys += [key for key in retry_keys or () if key in present]
     for key in [*expression_names.values(), *relevance_keys, *hook_keys]:
         if key not in key_names:
             key_names.append(key)
+    derived = tuple(dict.fromkeys([*(precondition_derived if precondition else ()), *retry_derived]))
     return RmapPlan(rmap, key_names, expression_names, no_match, precondition=precondition or None,
-                    derived=precondition_derived if precondition else (),
-                    date_keys=[key for level in date_levels for key in level])
+                    derived=derived, date_keys=[key for level in date_levels for key in level],
+                    retry=retry, retry_failed=(lambda message, required=required:
+                                               "NOT FOUND " + message if required else NOT_FOUND_NA)
+                    if retry is not None else None)
 
 
 def dataset_date(params: Mapping[str, str], date_keys: tuple[str, ...]) -> object:
