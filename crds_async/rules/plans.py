@@ -544,7 +544,7 @@ class ModeAnswers:
                 del answers[reftype]
             elif date_keys is None and choices[0] is not SLOW:
                 answers[reftype] = choices[0]
-            elif date_keys is not None and not any(c is SLOW or c is OMITTED for c in choices):
+            elif date_keys is not None and SLOW not in choices and OMITTED not in choices:  # C-level scans
                 dated.setdefault(date_keys, []).append((reftype, breaks, choices))
             else:
                 checked.append((reftype, outcome))
