@@ -9,16 +9,19 @@ strings, HIERARCH, complex or undefined values) send that file to astropy
 rather than being guessed.
 
 When the caller names the keywords it wants (``keep``, as the batch engine
-does), a header's keyword fields are cut out by one ``struct`` call, and the
-positions of the wanted cards are worked out once per sequence of keywords
-(datasets of one kind share it), so only the few wanted cards are looked at in
-Python (:func:`_selected_cards`).  Anything unusual in a header (lower-case
+does), a header's sequence of keywords is cut out by eight strided slices, and
+the positions of the wanted cards are worked out once per sequence (datasets of
+one kind share it); the wanted cards are then cut out by one ``itemgetter`` call
+and their values looked up by card text, so no Python code runs per card
+(:func:`_selected_cards`).  Anything unusual in a header (lower-case
 keywords, a wanted keyword whose first card has no value, no END card) goes to
 the card-by-card reader instead, which also words the errors.
 """
 
 from __future__ import annotations
 
+import collections
+import operator
 import re
 import struct
 from collections.abc import Callable
@@ -188,6 +191,28 @@ def _keyword_fields(text: bytes, cards: int) -> tuple[bytes, ...]:
     return unpacker.unpack(text)
 
 
+class _Layout:
+    """The wanted cards of one header layout, and how to cut them out in one C call.
+
+    ``tails(text)`` gives the 72 bytes after the keyword of each wanted card (an
+    ``itemgetter`` of slices), ``keywords`` their keywords, ``structural`` the
+    positions (in ``keywords``) of the cards that size the data unit.
+    """
+
+    __slots__ = ("tails", "keywords", "structural", "sizing")
+
+    def __init__(self, picked: list[tuple[int, str, bool]]):
+        slices = [slice(start, start + _CARD - 8) for start, _keyword, _structural in picked]
+        getter = operator.itemgetter(*slices) if slices else (lambda text: ())
+        # itemgetter of one item gives the item, not a 1-tuple
+        self.tails = getter if len(slices) != 1 else (lambda text, one=slices[0]: (text[one],))
+        self.keywords = tuple(keyword for _start, keyword, _structural in picked)
+        self.structural = tuple((index, keyword) for index, (_s, keyword, structural) in enumerate(picked)
+                                if structural)
+        self.sizing = operator.itemgetter(*(index for index, _keyword in self.structural)) \
+            if len(self.structural) > 1 else None
+
+
 class _Selection:
     """What one ``keep`` function wants of a header, worked out once per header layout.
 
@@ -199,16 +224,18 @@ class _Selection:
 
     def __init__(self, keep: Callable[[str], bool]):
         self.keep = keep
-        self.layouts: dict[bytes, tuple] = {}
+        self.layouts: dict[bytes, _Layout] = {}  # keyword columns (see _keyword_columns) -> layout
         self._wanted: dict[bytes, tuple[str, bool] | None] = {}  # field -> (keyword, structural) or None
 
-    def layout(self, joined: bytes, fields: tuple[bytes, ...]) -> tuple:
-        """``(value start, keyword, structural)`` of the first card of each wanted keyword."""
-        found = self.layouts.get(joined)
+    def layout(self, text: bytes, cards: int) -> _Layout:
+        """The :class:`_Layout` of a header whose END is card number ``cards``."""
+        columns = _keyword_columns(text, cards)
+        found = self.layouts.get(columns)
         if found is not None:
             return found
-        if joined != joined.upper():
+        if columns != columns.upper():
             raise _UseCardWalk  # lower-case keywords are upper-cased card by card
+        fields = _keyword_fields(text, cards)
         if not _ASTROPY_FIELDS.isdisjoint(fields):
             raise _NeedsAstropy
         picked = []
@@ -224,7 +251,7 @@ class _Selection:
                 picked.append((index * _CARD + 8, *choice))
         if len(self.layouts) >= _LAYOUT_LIMIT:
             self.layouts.clear()
-        found = self.layouts[joined] = tuple(picked)
+        found = self.layouts[columns] = _Layout(picked)
         return found
 
     def _classify(self, field: bytes) -> tuple[str, bool] | None:
@@ -233,6 +260,15 @@ class _Selection:
         if keyword not in _COMMENTARY and keyword != "END" and (structural or self.keep(keyword)):
             return keyword, structural
         return None
+
+
+def _keyword_columns(text: bytes, cards: int) -> bytes:
+    """The keyword fields of the first ``cards`` cards, column by column: 8 strided C-level slices.
+
+    Equal exactly when the keyword sequences are equal (same length, same bytes).
+    """
+    stop = cards * _CARD
+    return b"".join([text[column:stop:_CARD] for column in range(8)])
 
 
 _SELECTIONS: dict[object, _Selection] = {}
@@ -307,7 +343,7 @@ def _header_text(raw: RawFile, offset: int, hdu: int) -> tuple[bytes, int] | Non
 def _selected_cards(raw: RawFile, keep: Callable[[str], bool]) -> dict[str, str]:
     """:func:`_fast_cards` for the keywords ``keep`` accepts (plus the structural ones), merged."""
     selection = _selection(keep)
-    values = _VALUES
+    get_value = _VALUES.get
     merged: dict[str, str] = {}
     offset = 0
     hdu = 0
@@ -318,23 +354,36 @@ def _selected_cards(raw: RawFile, keep: Callable[[str], bool]) -> dict[str, str]
         text, end = found
         if not text.isascii():
             raise _NeedsAstropy  # non-ASCII bytes in a header: astropy decides
-        fields = _keyword_fields(text, end)
-        hdu_cards: dict[str, str] = {}
-        for start, keyword, structural in selection.layout(b"".join(fields), fields):
-            if structural or keyword not in merged:  # first value wins across HDUs
-                tail = text[start:start + _CARD - 8]
-                value = values.get(tail)
-                if value is None:
-                    value = _parsed_value(tail)
-                if structural:
-                    hdu_cards[keyword] = value
-                if keyword not in merged:
-                    merged[keyword] = value
+        layout = selection.layout(text, end)
+        tails = layout.tails(text)
+        values = list(map(get_value, tails))
+        if None in values:
+            values = [_parsed_value(tail) if value is None else value for tail, value in zip(tails, values)]
+        # first value wins across HDUs, in order of first appearance (a C-level loop)
+        _consume(map(merged.setdefault, layout.keywords, values))
         offset += len(text)
-        size = _data_size(hdu_cards, primary=hdu == 0)
+        sizing = layout.sizing
+        if sizing is not None:
+            size_key = (hdu == 0, layout.keywords, sizing(values))
+        else:
+            size_key = (hdu == 0, layout.keywords, tuple(values[i] for i, _keyword in layout.structural))
+        size = _DATA_SIZES.get(size_key)
+        if size is None:
+            size = _DATA_SIZES[size_key] = _data_size({keyword: values[i] for i, keyword in layout.structural},
+                                                      primary=hdu == 0)
+            if len(_DATA_SIZES) >= _LAYOUT_LIMIT:
+                _DATA_SIZES.clear()
         offset += (size + BLOCK - 1) // BLOCK * BLOCK
         hdu += 1
     return merged
+
+
+def _consume(iterator) -> None:
+    collections.deque(iterator, maxlen=0)
+
+
+#: (primary?, keywords, structural values) -> data unit size in bytes
+_DATA_SIZES: dict[tuple, int] = {}
 
 
 def _astropy_cards(path: str) -> list[tuple[str, str]]:
