@@ -92,9 +92,40 @@ class _Regex(_Equal):
         return 1 if self.regex.match(value) else -1
 
 
+class _OneOf(_Regex):
+    """A glob of plain ``|`` alternatives (no ``*?[``): set membership, the answers of its regex.
+
+    Most globs in real rules are lists of names (``'F435W|F475W|F555W'``); their regex
+    matches exactly the alternatives, so a set lookup gives the same result without
+    compiling a regex per key.
+    """
+
+    __slots__ = ("members",)
+
+    def __init__(self, pattern: str, members):
+        super().__init__(pattern)
+        self.members = frozenset(members)
+
+    def __getstate__(self):
+        return self.key, tuple(sorted(self.members))
+
+    def __setstate__(self, state):
+        self.key, members = state
+        self.regex, self.members = None, frozenset(members)
+
+    def match(self, value: str) -> int:
+        if value in self.members or value == "*" or value == self.key:
+            return 1
+        return 0 if value == "N/A" else -1
+
+
 def _glob(key: str) -> _Regex:
     # fnmatch semantics per '|' alternative, anchored on both ends
-    return _Regex("^(" + "|".join(fnmatch.translate(p) for p in glob_alternatives(key)) + ")$")
+    alternatives = glob_alternatives(key)
+    pattern = "^(" + "|".join(fnmatch.translate(p) for p in alternatives) + ")$"
+    if not any(special in alternative for alternative in alternatives for special in "*?["):
+        return _OneOf(pattern, alternatives)
+    return _Regex(pattern)
 
 
 class _Inequality(_Equal):

@@ -80,3 +80,40 @@ def test_compiled_contexts_share_matchers_and_dates():
     assert elements > 10_000 and len(matchers) < elements / 4
     assert dates > 1_000 and len(date_objects) < dates
     assert len(pickle.dumps(context, protocol=pickle.HIGHEST_PROTOCOL)) < 1_500_000
+
+
+def test_plain_alternative_globs_match_as_their_regex_would():
+    """A glob of plain '|' alternatives is a set lookup; it must answer as the fnmatch regex does,
+    for every such key element of the HST and JWST contexts, on the alternatives and near misses."""
+    import pickle
+    import re
+
+    from crds_async.config import config_from_env
+    from crds_async.rules.model import load_context
+    from crds_async.rules.selectors import MatchSelector, _OneOf, _Regex
+
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    checked = 0
+    for name in ("hst_0729.pmap", "jwst_0541.pmap"):
+        context = load_context(name, cfg)
+        stack = [rmap.selector for imap in context.instruments.values() for rmap in imap.rmaps.values()]
+        seen = set()
+        while stack:
+            selector = stack.pop()
+            stack.extend(c for c in getattr(selector, "choices", ()) if hasattr(c, "choose"))
+            if not isinstance(selector, MatchSelector):
+                continue
+            for matcher in (m for row in selector.matchers for m in row):
+                if type(matcher) is not _OneOf or id(matcher) in seen:
+                    continue
+                seen.add(id(matcher))
+                plain = _Regex(matcher.key)  # the same pattern, matched by its regex
+                values = [v for member in matcher.members
+                          for v in (member, member.lower(), member + "\n", " " + member, member[:-1], member + "X")]
+                values += ["*", "N/A", "", "UNDEFINED", matcher.key]
+                for value in values:
+                    assert matcher.match(value) == plain.match(value), (matcher.key, value)
+                    checked += 1
+                copy = pickle.loads(pickle.dumps(matcher))
+                assert copy.members == matcher.members and copy.key == matcher.key
+    assert checked > 5_000
