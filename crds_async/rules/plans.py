@@ -31,6 +31,7 @@ dataset and type to the interpreted path.
 from __future__ import annotations
 
 import bisect
+import itertools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 
@@ -507,6 +508,24 @@ class InstrumentPlan:
         return found
 
 
+#: id(answers) -> (answers, True if no marker is among them); the answers tuples of outcomes
+#: are shared by many modes (one per date table), so each is scanned once
+_PLAIN_ANSWERS: dict[int, tuple[tuple, bool]] = {}
+
+
+def _plain(answers: tuple) -> bool:
+    """No :data:`SLOW` and no :data:`OMITTED` among ``answers`` (remembered per tuple)."""
+    found = _PLAIN_ANSWERS.get(id(answers))
+    if found is not None and found[0] is answers:
+        return found[1]
+    plain = not any(map(operator.is_, answers, itertools.repeat(SLOW))) and \
+        not any(map(operator.is_, answers, itertools.repeat(OMITTED)))
+    if len(_PLAIN_ANSWERS) >= _MEMO_LIMIT:
+        _PLAIN_ANSWERS.clear()
+    _PLAIN_ANSWERS[id(answers)] = (answers, plain)  # holding the tuple keeps its id unique
+    return plain
+
+
 class ModeAnswers:
     """One instrument mode's answers, arranged for the per-dataset loop.
 
@@ -544,7 +563,7 @@ class ModeAnswers:
                 del answers[reftype]
             elif date_keys is None and choices[0] is not SLOW:
                 answers[reftype] = choices[0]
-            elif date_keys is not None and SLOW not in choices and OMITTED not in choices:  # C-level scans
+            elif date_keys is not None and _plain(choices):
                 dated.setdefault(date_keys, []).append((reftype, breaks, choices))
             else:
                 checked.append((reftype, outcome))

@@ -40,6 +40,9 @@ _NUMERIC_DATE_FORMS = (
     (re.compile(r"\d\d/\d\d/[0-3]\d$"), ("day", "month", "year"), "20"),
 )
 _COMPACT_DATE_TIME = re.compile(r"\d{8}:\d{6}$")   # YYYYMMDD:HHMMSS
+#: what nearly every dataset has (DATE-OBS + TIME-OBS joined): parsed directly, with the
+#: same conversions the general path applies to it; anything else takes the general path
+_COMMON_FORM = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{2}):([0-9]{2}):([0-9]{2}(?:\.[0-9]{1,6})?)")
 
 _MONTH_ABBREVIATIONS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -160,6 +163,16 @@ def parse_date(text: str) -> datetime.datetime:
     >>> parse_date('2001-03-21T12:00:03.57')
     datetime.datetime(2001, 3, 21, 12, 0, 3, 569999)
     """
+    common = _COMMON_FORM.fullmatch(text)
+    if common is not None:
+        year, month, day, hour, minute, second = common.groups()
+        seconds = float(second)
+        whole_seconds = int(seconds)
+        try:
+            return datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), whole_seconds,
+                                     int((seconds - whole_seconds) * 10**6))
+        except ValueError:
+            pass  # out of range: the general path raises, with the reference's text
     if "UNDEFINED" in text:
         raise ValueError(_UNDEFINED_TEXT)
     if text.endswith(" UT"):

@@ -170,3 +170,33 @@ def test_abs_time_delta_equals_reference():
     for _ in range(300):
         first, second = rng.choice(dates), rng.choice(dates)
         assert abs_time_delta(first, second) == reference_delta(first, second)
+
+
+def test_the_common_form_shortcut_equals_the_general_parser(monkeypatch):
+    """'YYYY-MM-DD HH:MM:SS[.f]' (and the T form) is parsed directly: same datetimes, same errors."""
+    import re
+
+    from crds_async.rules import timestamps
+
+    rng = random.Random(11)
+    samples = []
+    for _ in range(4000):
+        year, month, day = rng.randrange(1990, 2040), rng.randrange(0, 14), rng.randrange(0, 33)
+        hour, minute, second = rng.randrange(0, 26), rng.randrange(0, 62), rng.randrange(0, 62)
+        fraction = rng.choice(["", ".5", ".57", ".999999", ".000001", ".123456", ".1"])
+        sep = rng.choice([" ", "T"])
+        samples.append(f"{year:04d}-{month:02d}-{day:02d}{sep}{hour:02d}:{minute:02d}:{second:02d}{fraction}")
+    samples += ["2009-02-29 00:00:00", "2008-02-29 23:59:59.999999", "2001-03-21T12:00:03.57", "2001-03-21 24:00:00"]
+    assert sum(timestamps._COMMON_FORM.fullmatch(s) is not None for s in samples) == len(samples)
+
+    def outcome(text):
+        try:
+            return parse_date(text)
+        except ValueError as exc:
+            return f"error: {exc}"
+
+    shortcut = [outcome(s) for s in samples]
+    monkeypatch.setattr(timestamps, "_COMMON_FORM", re.compile(r"(?!)"))  # never matches: the general path
+    general = [outcome(s) for s in samples]
+    assert shortcut == general
+    assert 0.2 * len(samples) < sum(isinstance(o, datetime.datetime) for o in shortcut) < 0.9 * len(samples)
