@@ -267,7 +267,10 @@ class Evaluator:
                 continue
             for reftype, breaks, answers in entries:
                 result[reftype] = answers[bisect_right(breaks, date)]
-        for reftype, outcome in mode.checked:
+        checked = mode.checked
+        if mode.live:
+            checked = checked + tuple((reftype, plan.outcome(minimized)) for reftype, plan in mode.live)
+        for reftype, outcome in checked:
             if outcome is not None:
                 date_keys, breaks, answers = outcome
                 if date_keys is None:

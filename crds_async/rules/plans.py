@@ -433,7 +433,7 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
             key_names.append(key)
     derived = tuple(dict.fromkeys([*(precondition_derived if precondition else ()), *retry_derived]))
     return RmapPlan(rmap, key_names, expression_names, no_match, precondition=precondition or None,
-                    derived=derived, date_keys=[key for level in date_levels for key in level],
+                    derived=derived, date_keys=list(dict.fromkeys(key for level in date_levels for key in level)),
                     retry=retry, retry_failed=(lambda message, required=required:
                                                "NOT FOUND " + message if required else NOT_FOUND_NA)
                     if retry is not None else None)
@@ -452,10 +452,11 @@ class InstrumentPlan:
 
     Datasets of one instrument mode (same detector, filters, subarray, ...) but
     different dates are the bulk of an archive.  Keyed by the values that any of
-    the types' plans reads (never the dates) and the plans' derived key parts
-    (such as a hook's date class, computed per dataset only for instruments with
-    such a plan), the memo gives each type's outcome at once, so a dataset costs
-    one lookup plus one bisection per dated type.
+    the types' plans reads (never the dates), the memo gives each type's outcome
+    at once, so a dataset costs one lookup plus one bisection per dated type.
+    Types whose plans also key on derived parts (a hook's date class) are looked
+    up per dataset in their own plans instead (``live``): a mode's datasets on
+    the other side of a hook date then reuse the mode's other answers.
 
     Parameters
     ----------
@@ -471,37 +472,42 @@ class InstrumentPlan:
         The answers that never change (constant types), in answer order, with a
         None placeholder for every other type so that the order is kept.
     dynamic : tuple
-        ``(reftype, plan)`` of every other type, ``plan`` None for interpreted ones.
+        ``(reftype, plan)`` of the types memoised per mode, ``plan`` None for
+        interpreted ones.
+    live : tuple
+        ``(reftype, plan)`` of the types with derived key parts.
     """
 
-    __slots__ = ("answers", "dynamic", "key_of", "memo")
+    __slots__ = ("answers", "dynamic", "live", "key_of", "memo")
 
     def __init__(self, reftypes: Sequence[str], plans: Mapping[str, object]):
         self.answers: dict[str, object] = {}
         dynamic: list[tuple[str, object]] = []
+        live: list[tuple[str, RmapPlan]] = []
         for reftype in reftypes:
             plan = plans.get(reftype)
             if isinstance(plan, ConstantPlan):
                 if plan.answer is not OMITTED:
                     self.answers[reftype] = plan.answer
+                continue
+            self.answers[reftype] = None
+            if isinstance(plan, RmapPlan) and plan.derived:
+                live.append((reftype, plan))
             else:
-                self.answers[reftype] = None
                 dynamic.append((reftype, plan))
         self.dynamic = tuple(dynamic)
-        planned = [plan for _reftype, plan in dynamic if plan is not None]
-        names = sorted({name for plan in planned for name in plan.key_names})
-        # the same derived part (one function object) shared by several plans is computed once
-        derived = tuple(dict.fromkeys(part for plan in planned for part in getattr(plan, "derived", ())))
-        self.key_of: Callable[[Mapping[str, str]], object] = memo_key_function(names, derived)
+        self.live = tuple(live)
+        names = sorted({name for _reftype, plan in dynamic if plan is not None for name in plan.key_names})
+        self.key_of: Callable[[Mapping[str, str]], object] = memo_key_function(names)
         self.memo: dict[object, tuple] = {}
 
     def mode(self, params: Mapping[str, str]) -> "ModeAnswers":
-        """The answers of every requested type for the instrument mode of ``params`` (memoised)."""
+        """The answers of the mode's types for the instrument mode of ``params`` (memoised)."""
         key = self.key_of(params)
         found = self.memo.get(key)
         if found is None:
             found = ModeAnswers(self.answers, tuple((reftype, plan.outcome(params) if plan is not None else None)
-                                                    for reftype, plan in self.dynamic))
+                                                    for reftype, plan in self.dynamic), self.live)
             if len(self.memo) >= _MEMO_LIMIT:
                 self.memo.clear()
             self.memo[key] = found
@@ -546,11 +552,16 @@ class ModeAnswers:
     checked : tuple
         ``(reftype, outcome or None)`` of the rest: outcomes with markers among
         their answers, and (None) types the interpreted path answers.
+    live : tuple
+        ``(reftype, plan)`` of the types whose outcome is looked up per dataset
+        (:attr:`InstrumentPlan.live`).
     """
 
-    __slots__ = ("answers", "dated", "checked")
+    __slots__ = ("answers", "dated", "checked", "live")
 
-    def __init__(self, constant_answers: Mapping[str, object], outcomes: Sequence[tuple[str, Outcome | None]]):
+    def __init__(self, constant_answers: Mapping[str, object], outcomes: Sequence[tuple[str, Outcome | None]],
+                 live: Sequence[tuple[str, RmapPlan]] = ()):
+        self.live = tuple(live)
         answers = dict(constant_answers)
         dated: dict[tuple, list] = {}
         checked: list[tuple[str, Outcome | None]] = []
