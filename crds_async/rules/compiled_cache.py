@@ -5,8 +5,9 @@ pickled into the user's cache directory (``$XDG_CACHE_HOME/crds_async``, by
 default ``~/.cache/crds_async``), never into the CRDS cache itself.  Pickles execute code when loaded,
 so we only ever load one we wrote: each file carries an HMAC-SHA256 under a
 per-user secret key (mode 0600), and the key of the rules it was built from:
-crds_async's version and the name, size, mtime and sha1sum of every mapping
-in the context's closure.  Anything else (a changed mapping, a foreign or
+crds_async's version, a digest of the source of the modules whose objects
+are pickled (so an edited checkout never loads objects of an older shape),
+and the name, size, mtime and sha1sum of every mapping in the context's closure.  Anything else (a changed mapping, a foreign or
 tampered file) is ignored and the context is rebuilt from the rules.
 """
 
@@ -24,7 +25,8 @@ from .model import Context, load_context
 
 __all__ = ["load_context_cached", "cache_file_for", "FORMAT"]
 
-FORMAT = b"crds_async-compiled-context-3"  # bump whenever a pickled class changes shape
+FORMAT = b"crds_async-compiled-context-4"  # bump whenever a pickled class changes shape
+_CODE_DIGEST: list[bytes] = []  # computed once per process
 
 
 def _user_dir() -> Path:
@@ -64,7 +66,7 @@ def _fingerprint(ctx: Context, cfg: Config) -> bytes:
     from .. import __version__
 
     mapping_dir = cfg.mapping_dir(ctx.observatory)
-    parts = [FORMAT, __version__.encode(), str(cfg.ignore_mapping_checksum).encode()]
+    parts = [FORMAT, __version__.encode(), _code_digest(), str(cfg.ignore_mapping_checksum).encode()]
     server_config = cfg.config_dir(ctx.observatory) / "server_config"  # bad-files list lives there
     if server_config.exists():
         info = os.stat(server_config)
@@ -73,6 +75,16 @@ def _fingerprint(ctx: Context, cfg: Config) -> bytes:
         info = os.stat(mapping_dir / name)
         parts.append(f"{name}:{info.st_size}:{info.st_mtime_ns}".encode())
     return hashlib.sha256(b"\n".join(parts)).digest()
+
+
+def _code_digest() -> bytes:
+    """sha256 of the rules package's source files: the classes a compiled context is made of."""
+    if not _CODE_DIGEST:
+        digest = hashlib.sha256()
+        for source in sorted(Path(__file__).parent.glob("*.py")):
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+        _CODE_DIGEST.append(digest.hexdigest().encode())
+    return _CODE_DIGEST[0]
 
 
 def _try_load(path: Path, secret: bytes, cfg: Config) -> Context | None:

@@ -59,3 +59,18 @@ def test_a_changed_mapping_invalidates_the_compiled_form(tmp_path, monkeypatch):
     monkeypatch.setattr(compiled_cache, "load_context", lambda *a, **k: calls.append(a) or real(*a, **k))
     load_context_cached("jwst_0541.pmap", cfg)
     assert calls, "a changed rmap must force a rebuild"
+
+
+def test_changed_rules_code_invalidates_the_compiled_form(tmp_path, monkeypatch):
+    """An edited checkout (same version number) never loads objects pickled by the older code."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    load_context_cached("jwst_0541.pmap", cfg)
+    calls = []
+    real = compiled_cache.load_context
+    monkeypatch.setattr(compiled_cache, "load_context", lambda *a, **k: calls.append(a) or real(*a, **k))
+    load_context_cached("jwst_0541.pmap", cfg)
+    assert not calls  # same code: from the cache
+    monkeypatch.setattr(compiled_cache, "_CODE_DIGEST", [b"digest of other rules code"])
+    load_context_cached("jwst_0541.pmap", cfg)
+    assert calls, "other rules code must force a rebuild"
