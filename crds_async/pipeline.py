@@ -18,7 +18,6 @@ import sys
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .config import Config
 from .errors import CrdsError, HeaderError
@@ -89,7 +88,7 @@ class DatasetResult:
 
 # ----------------------------------------------------------------- discovery
 
-def _walk(directory: Path) -> Iterator[Path]:
+def _walk(directory: str) -> Iterator[str]:
     stack = [directory]
     while stack:
         current = stack.pop()
@@ -101,19 +100,22 @@ def _walk(directory: Path) -> Iterator[Path]:
         subdirs = []
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                subdirs.append(Path(entry.path))
+                subdirs.append(entry.path)
             elif entry.name.lower().endswith(DATASET_SUFFIXES):
-                yield Path(entry.path)
+                yield entry.path
         stack.extend(reversed(subdirs))
 
 
-def discover(specs: Iterable[str], stdin=None) -> Iterator[Path]:
-    """Dataset paths from directories (recursive), globs, ``@listfile`` and ``-``.
+def discover(specs: Iterable[str], stdin=None) -> Iterator[str]:
+    """Dataset paths (text) from directories (recursive), globs, ``@listfile`` and ``-``.
 
     Lazy: nothing is listed before it is needed, so millions of paths stream.
     A path that names nothing is yielded as given, so that the reader reports it.
+    Paths stay plain strings, as workers take them: a ``Path`` object per dataset
+    would cost more than reading its header's first block.
     """
     for spec in specs:
+        spec = os.fspath(spec)
         if spec == "-":
             for line in (stdin or sys.stdin):
                 if line.strip():
@@ -127,12 +129,12 @@ def discover(specs: Iterable[str], stdin=None) -> Iterator[Path]:
             except OSError as exc:
                 raise CrdsError(f"{spec[1:]}: cannot read list file ({exc.strerror})") from None
         elif os.path.isdir(spec):
-            yield from _walk(Path(spec))
+            yield from _walk(spec)
         elif glob.has_magic(spec):
             for match in sorted(glob.iglob(spec, recursive=True)):
-                yield from (_walk(Path(match)) if os.path.isdir(match) else [Path(match)])
+                yield from (_walk(match) if os.path.isdir(match) else [match])
         else:
-            yield Path(spec)
+            yield spec
 
 
 # ---------------------------------------------------------------- evaluation
@@ -198,10 +200,10 @@ def evaluate_paths(paths: Sequence[str], spec: BatchSpec) -> list[DatasetResult]
     return [_evaluate_one(path, spec, read_header, evaluator) for path in paths]
 
 
-def _chunks(paths: Iterable[Path], size: int) -> Iterator[list[str]]:
+def _chunks(paths: Iterable[str | os.PathLike], size: int) -> Iterator[list[str]]:
     chunk: list[str] = []
     for path in paths:
-        chunk.append(str(path))
+        chunk.append(os.fspath(path))
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -209,13 +211,13 @@ def _chunks(paths: Iterable[Path], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-async def run_batch(paths: Iterable[Path], spec: BatchSpec, jobs: int | None = None,
+async def run_batch(paths: Iterable[str | os.PathLike], spec: BatchSpec, jobs: int | None = None,
                     executor: Executor | None = None) -> AsyncIterator[DatasetResult]:
     """Evaluate every dataset in ``paths``; yield results in input order.
 
     Parameters
     ----------
-    paths : iterable of Path
+    paths : iterable of str or path-like
         Consumed lazily.
     spec : BatchSpec
         Context, configuration and types.
