@@ -271,7 +271,7 @@ class MatchSelector(Selector):
     """Match: weighted matching of parameter tuples, ties merged, fall-through by weight."""
 
     __slots__ = ("keys", "choices", "matchers", "valid", "substitutions", "merge_overlaps", "_memo", "name",
-                 "_index_at", "_exact", "_loose")
+                 "_accepted", "_masks", "_columns", "_all_rows")
 
     def __init__(self, parameters: tuple[str, ...], raw_choices: Sequence[tuple[object, object]],
                  rmap_header: Mapping, name: str):
@@ -293,34 +293,25 @@ class MatchSelector(Selector):
         self.matchers = [tuple(_shared_matcher(element) for element in key) for key in self.keys]
         self.valid = self._valid_values()
         self._memo: dict[tuple[str, ...], object] = {}
-        self._build_index()
+        self._clear_column_memos()
 
-    def _build_index(self) -> None:
-        """Index the keys by the parameter with the most distinct plain values.
+    def _clear_column_memos(self) -> None:
+        """Per parameter: values known to pass validation, and value -> (failing, matching) row masks."""
+        self._accepted: list[set[str]] = [set() for _ in self.parameters]
+        self._masks: list[dict[str, tuple[int, int]]] = [{} for _ in self.parameters]
+        self._columns: list[tuple | None] = [None] * len(self.parameters)  # see _column_table
+        self._all_rows = (1 << len(self.matchers)) - 1
 
-        A plain key value (an ``_Equal`` matcher) can only match a header value equal to
-        it (or ``*``/``N/A``, which match every key), so winnowing need only look at the
-        keys filed under the header's value plus the keys with patterns there.
-        """
-        self._index_at, self._exact, self._loose = -1, {}, []
-        best = 0
-        for position in range(len(self.parameters)):
-            plain = {key[position] for key, m in zip(self.keys, self.matchers) if type(m[position]) is _Equal}
-            if len(plain) > best:
-                best, self._index_at = len(plain), position
-        if self._index_at < 0:
-            return
-        for index, matchers in enumerate(self.matchers):
-            if type(matchers[self._index_at]) is _Equal:
-                self._exact.setdefault(matchers[self._index_at].key, []).append(index)
-            else:
-                self._loose.append(index)
+    def __getstate__(self):
+        # the per-value memos are rebuilt as values are met; a compiled context stores the rules only
+        return {name: getattr(self, name) for name in self.__slots__ + Selector.__slots__
+                if name not in ("_memo", "_accepted", "_masks", "_columns")}
 
-    def _indices(self, values: tuple[str, ...]):
-        if self._index_at < 0 or values[self._index_at] in ("*", "N/A"):
-            return range(len(self.matchers))
-        exact = self._exact.get(values[self._index_at], [])
-        return sorted(exact + self._loose) if self._loose else exact  # key order decides tie order
+    def __setstate__(self, state):
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._memo = {}
+        self._clear_column_memos()
 
     def _substituted(self, raw_choices):
         items = dict(raw_choices)
@@ -383,22 +374,78 @@ class MatchSelector(Selector):
             return self._validate(name, table[value], valid)
         raise LookupFailure(f" parameter={name!r} value={value!r} is not in {valid!r}")
 
+    def _column_masks(self, position: int, value: str) -> tuple[int, int]:
+        """(rows whose key rejects ``value`` at ``position``, rows whose key matches it), as bit masks."""
+        table = self._columns[position]
+        if table is None:
+            table = self._columns[position] = self._column_table(position)
+        plain_by_key, plain_rows, others = table
+        # plain keys (_Equal): '*' matches every one, 'N/A' none and rejects none, anything
+        # else matches the rows holding it and is rejected by the other plain rows
+        if value == "*":
+            failing, matching = 0, plain_rows
+        elif value == "N/A":
+            failing = matching = 0
+        else:
+            matching = plain_by_key.get(value, 0)
+            failing = plain_rows & ~matching
+        for index, matcher in others:
+            status = matcher.match(value)
+            if status == 1:
+                matching |= 1 << index
+            elif status == -1:
+                failing |= 1 << index
+        masks = self._masks[position]
+        if len(masks) >= _MEMO_LIMIT:
+            masks.clear()
+        masks[value] = (failing, matching)
+        return failing, matching
+
+    def _column_table(self, position: int) -> tuple[dict[str, int], int, list[tuple[int, object]]]:
+        """One parameter's keys: plain value -> rows, all plain rows, and the other (index, matcher)."""
+        plain_by_key: dict[str, int] = {}
+        plain_rows = 0
+        others = []
+        for index, row in enumerate(self.matchers):
+            matcher = row[position]
+            if type(matcher) is _Equal:
+                plain_by_key[matcher.key] = plain_by_key.get(matcher.key, 0) | 1 << index
+                plain_rows |= 1 << index
+            elif type(matcher) is not _DontCare:  # a don't-care row is never rejected nor matched
+                others.append((index, matcher))
+        return plain_by_key, plain_rows, others
+
     def _candidates(self, values: tuple[str, ...]) -> list[object]:
-        """Validate, winnow and rank: the choice of each weight group, best first."""
-        for name, value in zip(self.parameters, values):
-            self._validate(name, value, self.valid[name])
+        """Validate, winnow and rank: the choice of each weight group, best first.
+
+        Each parameter's value is checked once (``_accepted``) and turned once into two
+        row masks (``_column_masks``): the rows whose key rejects it and those it matches.
+        A row survives if no parameter rejects it; its weight is minus the number of
+        parameters it matches (a don't-care counts 0), as the matchers' statuses sum.
+        """
+        for position, (name, value) in enumerate(zip(self.parameters, values)):
+            accepted = self._accepted[position]
+            if value not in accepted:
+                self._validate(name, value, self.valid[name])
+                if len(accepted) >= _MEMO_LIMIT:
+                    accepted.clear()
+                accepted.add(value)
+        failing = 0
+        matching: list[int] = []
+        for position, value in enumerate(values):
+            masks = self._masks[position].get(value)
+            if masks is None:
+                masks = self._column_masks(position, value)
+            failing |= masks[0]
+            matching.append(masks[1])
         weights: dict[int, list[int]] = {}
-        all_matchers = self.matchers
-        for index in self._indices(values):
-            matchers = all_matchers[index]
-            weight = 0
-            for matcher, value in zip(matchers, values):
-                status = matcher.match(value)
-                if status == -1:
-                    break
-                weight -= status
-            else:
-                weights.setdefault(weight, []).append(index)
+        survivors = self._all_rows & ~failing
+        while survivors:  # in row (key) order, which decides the order of tied rows
+            lowest = survivors & -survivors
+            index = lowest.bit_length() - 1
+            survivors ^= lowest
+            weight = -sum((mask >> index) & 1 for mask in matching)
+            weights.setdefault(weight, []).append(index)
         groups = []
         for weight in sorted(weights):
             members = weights[weight]

@@ -117,3 +117,67 @@ def test_plain_alternative_globs_match_as_their_regex_would():
                 copy = pickle.loads(pickle.dumps(matcher))
                 assert copy.members == matcher.members and copy.key == matcher.key
     assert checked > 5_000
+
+
+def _brute_force_weights(selector, values):
+    """Every row's matchers applied in turn: {weight: [row, ...]} (what the row masks must give)."""
+    weights = {}
+    for index, row in enumerate(selector.matchers):
+        weight = 0
+        for matcher, value in zip(row, values):
+            status = matcher.match(value)
+            if status == -1:
+                break
+            weight -= status
+        else:
+            weights.setdefault(weight, []).append(index)
+    return {weight: weights[weight] for weight in sorted(weights)}
+
+
+def test_row_masks_rank_rows_as_the_matchers_do():
+    """Match winnowing by per-value row masks equals applying every row's matchers, on every
+    Match of hst_0729 and jwst_0541, for values drawn from the keys, '*', 'N/A' and misses."""
+    import random
+
+    from crds_async.config import config_from_env
+    from crds_async.errors import LookupFailure
+    from crds_async.rules.model import load_context
+    from crds_async.rules.selectors import MatchSelector, glob_alternatives
+
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    rng = random.Random(5)
+    compared = 0
+    for name in ("hst_0729.pmap", "jwst_0541.pmap"):
+        context = load_context(name, cfg)
+        stack = [rmap.selector for imap in context.instruments.values() for rmap in imap.rmaps.values()]
+        while stack:
+            selector = stack.pop()
+            stack.extend(c for c in getattr(selector, "choices", ()) if hasattr(c, "choose"))
+            if not isinstance(selector, MatchSelector) or not selector.keys:
+                continue
+            pools = [sorted({alternative for key in selector.keys for alternative in glob_alternatives(key[i])})
+                     + ["*", "N/A", "NO-SUCH-VALUE"] for i in range(len(selector.parameters))]
+            for _ in range(30):
+                values = tuple(rng.choice(pool) for pool in pools)
+                if rng.random() < 0.5:  # a real key's values: rows that survive
+                    values = tuple(rng.choice(glob_alternatives(element) or [element])
+                                   for element in rng.choice(selector.keys))
+                selector._memo.clear()
+                try:
+                    selector._candidates(values)
+                except LookupFailure:
+                    continue  # validation: checked before any row, as before
+                weights = {}
+                failing = 0
+                matching = []
+                for position, value in enumerate(values):
+                    masks = selector._masks[position][value]
+                    failing |= masks[0]
+                    matching.append(masks[1])
+                for index in range(len(selector.matchers)):
+                    if not failing >> index & 1:
+                        weights.setdefault(-sum(m >> index & 1 for m in matching), []).append(index)
+                assert {w: weights[w] for w in sorted(weights)} == _brute_force_weights(selector, values), \
+                    (selector.name, values)
+                compared += 1
+    assert compared > 5_000
