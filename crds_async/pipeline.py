@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .config import Config
 from .errors import CrdsError, HeaderError
+from .instruments import bestrefs_parameters, dataset_header
 
 __all__ = ["DATASET_SUFFIXES", "BatchSpec", "DatasetResult", "discover", "run_batch", "evaluate_paths",
            "is_error_answer", "plain_answer", "answers_json"]
@@ -39,11 +40,15 @@ def plain_answer(answer: object) -> object:
     return [a if isinstance(a, str) else repr(a) for a in answer] if isinstance(answer, tuple) else answer
 
 
+#: json.dumps(..., sort_keys=True) builds an encoder per call; this one is built once
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
+
 def answers_json(answers: dict[str, object]) -> str:
     """``{reftype: answer}`` as JSON text, keys sorted (the shape of expected_*.json)."""
-    if any(type(a) is tuple for a in answers.values()):
+    if tuple in map(type, answers.values()):
         answers = {t: plain_answer(a) for t, a in answers.items()}
-    return json.dumps(answers, sort_keys=True)
+    return _SORTED_JSON.encode(answers)
 
 
 def is_error_answer(answer: object) -> bool:
@@ -146,8 +151,6 @@ def _evaluator(cfg: Config, context: str, observatory: str):
 
 
 def _evaluate_one(path: str, spec: BatchSpec, read_header, evaluator=None) -> DatasetResult:
-    from .instruments import bestrefs_parameters, dataset_header
-
     result = DatasetResult(path)
     try:
         if evaluator is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import time
 
@@ -99,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
         old_ctx = get_evaluator(args.old_context, cfg, observatory).context
         old_name = old_ctx.name
         changed = _changed_types(old_ctx, new_ctx)
+    # The loaded rules live as long as the process: out of the garbage collector's sight, a
+    # batch's many short-lived objects no longer make it walk them again and again (it did,
+    # at a cost of about a third of evaluating never-seen modes), and forked workers share
+    # their pages instead of copying them when the collector would write to them.
+    gc.freeze()
     spec = BatchSpec(cfg=cfg, context=new_ctx.name, observatory=observatory,
                      reftypes=tuple(t.lower() for t in args.types) if args.types else None,
                      old_context=old_name, changed_types=changed,

@@ -363,10 +363,11 @@ def _selected_cards(raw: RawFile, keep: Callable[[str], bool]) -> dict[str, str]
         _consume(map(merged.setdefault, layout.keywords, values))
         offset += len(text)
         sizing = layout.sizing
+        # the layout object itself (hashed by identity) stands for its keywords
         if sizing is not None:
-            size_key = (hdu == 0, layout.keywords, sizing(values))
+            size_key = (layout, hdu == 0, sizing(values))
         else:
-            size_key = (hdu == 0, layout.keywords, tuple(values[i] for i, _keyword in layout.structural))
+            size_key = (layout, hdu == 0, tuple(values[i] for i, _keyword in layout.structural))
         size = _DATA_SIZES.get(size_key)
         if size is None:
             size = _DATA_SIZES[size_key] = _data_size({keyword: values[i] for i, keyword in layout.structural},
@@ -382,7 +383,7 @@ def _consume(iterator) -> None:
     collections.deque(iterator, maxlen=0)
 
 
-#: (primary?, keywords, structural values) -> data unit size in bytes
+#: (layout, primary?, structural values) -> data unit size in bytes
 _DATA_SIZES: dict[tuple, int] = {}
 
 
