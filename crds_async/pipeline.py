@@ -175,21 +175,49 @@ def _evaluate_one(path: str, spec: BatchSpec, read_header, evaluator=None) -> Da
     except CrdsError as exc:
         result.error = f"{path}: {exc}"
         return result
-    bad = evaluator.context.bad_files
-    by_message: dict[str, list[str]] = {}  # one line per distinct problem, naming every type it hit
-    for reftype, answer in result.answers.items():
-        if type(answer) is not str:  # noqa: E721 - tied leaves (tuples) are neither errors nor names
-            continue
-        if answer.startswith("NOT FOUND"):  # is_error_answer, inlined: this runs for every answer
-            if answer not in _UNREPORTED:
-                by_message.setdefault(answer, []).append(reftype)
-        elif answer in bad:
-            by_message.setdefault(f"recommended reference {answer!r} is designated scientifically invalid",
-                                  []).append(reftype)
-    result.problems = [f"{path}: {', '.join(types)}: {message}" for message, types in by_message.items()]
+    result.problems = _problems(path, result.answers, evaluator.context.bad_files)
     if spec.render_json:
         result.answers_json = answers_json(result.answers)
     return result
+
+
+#: bad-files set -> {answer: its problem text, or '' for none}: the answers of a batch repeat
+_PROBLEM_OF: dict[frozenset, dict[object, str]] = {}
+
+
+def _problem_of(answer: object, bad: frozenset) -> str:
+    """What is wrong with one answer ('' if nothing): a reported NOT FOUND, or a bad reference."""
+    if type(answer) is not str:  # noqa: E721 - tied leaves (tuples) are neither errors nor names
+        return ""
+    if answer.startswith("NOT FOUND"):
+        return answer if answer not in _UNREPORTED else ""
+    if answer in bad:
+        return f"recommended reference {answer!r} is designated scientifically invalid"
+    return ""
+
+
+def _problems(path: str, answers: dict[str, object], bad: frozenset) -> list[str]:
+    """One line per distinct problem of a dataset's answers, naming every type it hit."""
+    known = _PROBLEM_OF.get(bad)
+    if known is None:
+        _PROBLEM_OF.clear()  # one context per batch, usually
+        known = _PROBLEM_OF[bad] = {}
+    try:
+        found = list(map(known.get, answers.values()))  # one C-level pass for the usual dataset
+    except TypeError:  # an unhashable leaf: no memo
+        found = [_problem_of(answer, bad) for answer in answers.values()]
+    if None in found:
+        if len(known) >= 1 << 16:
+            known.clear()
+        found = [known.setdefault(answer, _problem_of(answer, bad)) if problem is None else problem
+                 for answer, problem in zip(answers.values(), found)]
+    if not any(found):
+        return []
+    by_message: dict[str, list[str]] = {}
+    for reftype, problem in zip(answers, found):
+        if problem:
+            by_message.setdefault(problem, []).append(reftype)
+    return [f"{path}: {', '.join(types)}: {message}" for message, types in by_message.items()]
 
 
 def evaluate_paths(paths: Sequence[str], spec: BatchSpec) -> list[DatasetResult]:

@@ -113,3 +113,19 @@ def test_workers_render_json_equal_to_the_answers():
         assert json.loads(with_text.answers_json) == {t: plain_answer(a) for t, a in without.answers.items()}
     tied = {"b": ("x.fits", "y.fits"), "a": "NOT FOUND n/a"}
     assert answers_json(tied) == '{"a": "NOT FOUND n/a", "b": ["x.fits", "y.fits"]}'
+
+
+def test_problem_lines_name_each_problem_once_with_every_type_it_hit():
+    from crds_async.pipeline import _problems
+
+    bad = frozenset({"x_bad.fits"})
+    answers = {"biasfile": "NOT FOUND No match found.", "darkfile": "NOT FOUND n/a", "flatfile": "x_bad.fits",
+               "idctab": "NOT FOUND  parameter='FILTER' value='X' is not in ['A']", "imphttab": "ok.fits",
+               "pfltfile": "NOT FOUND  parameter='FILTER' value='X' is not in ['A']", "tied": ("a.fits", "b.fits")}
+    expected = ["d.fits: idctab, pfltfile: NOT FOUND  parameter='FILTER' value='X' is not in ['A']",
+                "d.fits: flatfile: recommended reference 'x_bad.fits' is designated scientifically invalid"]
+    for _pass in range(2):  # the second from the memo of answers
+        assert sorted(_problems("d.fits", answers, bad)) == sorted(expected)
+    assert _problems("d.fits", {"a": "ok.fits", "b": "NOT FOUND n/a"}, bad) == []
+    assert _problems("d.fits", {"a": "x_bad.fits"}, frozenset()) == []  # bad files are per context
+    assert _problems("d.fits", {"a": {"unhashable": "leaf"}, "b": "NOT FOUND oops"}, bad) == ["d.fits: b: NOT FOUND oops"]
