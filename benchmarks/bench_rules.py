@@ -5,14 +5,16 @@ Prints, for hst_0729 and jwst_0541:
 - warm context load (from crds_async's compiled-context cache; fresh process),
 - the reference's load of the same context with all its rmaps (fresh process),
 - per-dataset evaluation of every reftype over the corpus headers, beside the
-  reference's getrecommendations(fast=True) on the same headers, with the ratios:
+  reference's getrecommendations(fast=True) on the same headers (its context
+  loaded first, then the best of two passes), with the ratios:
   * first: a fresh evaluator, nothing memoised yet;
   * new dates: the same instrument modes again, each at another observation date
     (what most of an archive looks like: many exposures per mode), so answers
     come from memoised plans plus a date bisection;
   * again: the same headers repeated.
   Headers are read as the batch engine reads them (only the keywords the rules
-  can use); ``--full-headers`` passes every keyword instead.
+  can use); ``--full-headers`` passes every keyword instead.  Both sides freeze
+  the loaded rules out of the garbage collector's sight, as crds-batch does.
 
 Targets (issue #2): <= 20 us per dataset for all types; warm load <= 50 ms.
 
@@ -22,6 +24,7 @@ Targets (issue #2): <= 20 us per dataset for all types; warm load <= 50 ms.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -61,11 +64,21 @@ import json, sys, time
 import crds
 from crds.core import log
 log.set_verbose(False)
+from crds.core import rmap
 job = json.loads(sys.stdin.read())
-start = time.perf_counter()
-for header, reftypes in job["requests"]:
-    crds.getrecommendations(header, reftypes=reftypes, context=job["context"], observatory=job["obs"], fast=True)
-print(time.perf_counter() - start)
+# loaded first, as ours is: only evaluation is timed (the reference keeps loaded mappings)
+ctx = rmap.get_cached_mapping(job["context"])
+for imap in ctx.selections.normal_values():
+    imap.force_load()
+import gc
+gc.freeze()
+passes = []
+for _ in range(2):  # the first pass also loads what force_load leaves lazy; the second is steady
+    start = time.perf_counter()
+    for header, reftypes in job["requests"]:
+        crds.getrecommendations(header, reftypes=reftypes, context=job["context"], observatory=job["obs"], fast=True)
+    passes.append(time.perf_counter() - start)
+print(min(passes))
 """
 
 
@@ -130,6 +143,7 @@ def main() -> None:
 
             cfg = config_from_env({"CRDS_PATH": str(cache)})
             evaluator = Evaluator(load_context(context, cfg), cfg)
+            gc.freeze()  # as crds-batch does once its rules are loaded (and the reference's run below)
             keep = None if args.full_headers else evaluator.wants
             headers = [bestrefs_parameters(dataset_header(read_header(p, keep)))
                        for p in sorted((corpus / obs).glob("*.fits"))]
