@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from ..config import Config
 from ..errors import BadReferenceError, BadRulesError, ExpressionError
@@ -64,12 +64,9 @@ class _Recipes(dict):
     def __missing__(self, value: object):
         evaluator = self.evaluator
         context = evaluator.context
-        if not isinstance(value, str) or value.upper() == "UNDEFINED":
-            return None
-        instrument = {"wfii": "wfpc2"}.get(value.upper().lower(), value.upper().lower())
-        if instrument not in context.instrument_names:
-            return None
         try:
+            instrument = context_instrument({context.instrument_key: value}, context.instrument_key, context.name,
+                                            context.instrument_names)
             imap = context.instrument(instrument)
         except Exception:  # noqa: BLE001 - the general path raises it, with its text
             return None
@@ -229,7 +226,7 @@ class Evaluator:
     def _layout_program(self, layout: tuple) -> tuple[list, dict]:
         """(instrument's candidate source keys, {instrument value: minimising recipe}) of a key order.
 
-        The recipes are filled in by :meth:`_learn_recipe` as instruments are met.
+        The recipes are filled in as instruments are met (:class:`_Recipes`).
         """
         pairs = self._layouts.get(layout) or self._layout_pairs(layout)
         source_of = {target: source for source, target in pairs}
@@ -239,6 +236,7 @@ class Evaluator:
             self._programs.clear()
         program = self._programs[layout] = (instrument_sources, _Recipes(self, source_of))
         return program
+
     def evaluate(self, header: Mapping[str, object], reftypes: Iterable[str] | None = None,
                  *, fast: bool = True) -> dict[str, object]:
         """``{reftype: answer}`` for ``header``; omitted types are absent.
@@ -352,7 +350,7 @@ class Evaluator:
         self._plans[imap.name] = plans
         return plans
 
-    def _second_lookup(self, rmap: ReferenceMapping, fallback) -> object:
+    def _second_lookup(self, rmap: ReferenceMapping, fallback) -> Callable[[Mapping[str, str]], dict[str, str]]:
         """``header -> header`` of a fallback's second match, as :meth:`_best_ref` builds it."""
         def second_lookup(header: Mapping[str, str]) -> dict[str, str]:
             return apply_parkey_relevance(rmap, self._rmap_minimized(rmap, fallback(header)))

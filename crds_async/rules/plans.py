@@ -408,9 +408,14 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
             relevance_keys.append(visible[name])
     no_match = None
     retried = bool(fallback) and retry is not None and retry_keys is not None and isinstance(selector, MatchSelector)
-    if not fallback or not retried:
+    if not retried:
         retry, retry_keys, retry_derived = None, (), ()
     required = rmap.reffile_required in ("YES", "NONE")
+
+    def worded(message: str) -> object:
+        """A failed match's answer, by the failure's text."""
+        return "NOT FOUND " + message if required else NOT_FOUND_NA
+
     if (not fallback or retried) and isinstance(selector, MatchSelector):
         # A failed match ("No match found.", or a value the Match does not accept): the
         # interpreted path's handling of it, as a function of the header the match saw and
@@ -418,12 +423,12 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
         if do_not_reprocess is not None:
             relevance_keys += [key for key in do_not_reprocess_keys if key in present]
 
-        def failed_match(header, message="No match found.", required=required, rule=do_not_reprocess):
+        def failed_match(header, message="No match found.", rule=do_not_reprocess):
             if rule is not None and rule(header):
                 return NOT_FOUND_NA
             if retried:
                 return _RETRY  # the fallback's second lookup answers (see RmapPlan._build)
-            return "NOT FOUND " + message if required else NOT_FOUND_NA
+            return worded(message)
 
         no_match = failed_match
     hook_keys = [key for key in precondition_keys or () if key in present] if precondition else []
@@ -434,9 +439,7 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
     derived = tuple(dict.fromkeys([*(precondition_derived if precondition else ()), *retry_derived]))
     return RmapPlan(rmap, key_names, expression_names, no_match, precondition=precondition or None,
                     derived=derived, date_keys=list(dict.fromkeys(key for level in date_levels for key in level)),
-                    retry=retry, retry_failed=(lambda message, required=required:
-                                               "NOT FOUND " + message if required else NOT_FOUND_NA)
-                    if retry is not None else None)
+                    retry=retry, retry_failed=worded if retry is not None else None)
 
 
 def dataset_date(params: Mapping[str, str], date_keys: tuple[str, ...]) -> object:
