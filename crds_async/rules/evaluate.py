@@ -260,10 +260,15 @@ class Evaluator:
         slow: list[str] = []
         for date_keys, entries in mode.dated:
             date = dates[date_keys] = dataset_date(minimized, date_keys)
-            if date is SLOW:
-                slow.extend(reftype for reftype, _breaks, _answers in entries)
+            if type(date) is not str:  # the date does not parse: the lookup fails with its text
+                for reftype, _breaks, _answers, plan in entries:
+                    answer = plan.bad_date(minimized, date)
+                    if answer is SLOW:
+                        slow.append(reftype)
+                    else:
+                        result[reftype] = answer
                 continue
-            for reftype, breaks, answers in entries:
+            for reftype, breaks, answers, _plan in entries:
                 result[reftype] = answers[bisect_right(breaks, date)]
         checked = mode.checked
         if mode.live:
@@ -277,7 +282,7 @@ class Evaluator:
                     date = dates.get(date_keys)
                     if date is None:
                         date = dates[date_keys] = dataset_date(minimized, date_keys)
-                    answer = SLOW if date is SLOW else answers[bisect_right(breaks, date)]
+                    answer = SLOW if type(date) is not str else answers[bisect_right(breaks, date)]
                 if answer is not SLOW:
                     if answer is OMITTED:
                         result.pop(reftype, None)

@@ -20,12 +20,15 @@ part of the plan too, worded as the interpreted path words it: ``NOT FOUND``
 and the failure's text for a required type, ``NOT FOUND n/a`` for an optional
 one or a do-not-reprocess dataset.
 
+A dataset date that does not parse fails the first date table the Match
+reaches, and is worded the same way (:meth:`RmapPlan.bad_date`).
+
 Exactness comes first: a plan is built by running the very selectors (and
 hooks) the interpreted path runs, and anything it does not model (undeclared
-hooks, any failure of an rmap with a fallback retry, parkey relevance of a date
-parameter, selectors other than Match/UseAfter, expression errors, a hook that
-fails, a date that does not parse) is answered :data:`SLOW`, which sends that
-dataset and type to the interpreted path.
+hooks, parkey relevance of a date parameter, selectors other than
+Match/UseAfter, expression errors, a hook that fails, a date that does not parse
+for an rmap with hooks) is answered :data:`SLOW`, which sends that dataset and
+type to the interpreted path.
 """
 
 from __future__ import annotations
@@ -236,6 +239,21 @@ class RmapPlan:
         return _piecewise(groups, no_match(header), self._single_tables,
                           lambda failure: no_match(header, str(failure)))
 
+    def bad_date(self, params: Mapping[str, str], failure: LookupFailure) -> object:
+        """The answer when the dataset's UseAfter date does not parse (``failure``), or :data:`SLOW`.
+
+        The first date table the Match reaches fails the lookup with that text, worded as
+        any failed match is.  Left to the interpreted path: hooks (a precondition may read
+        the date itself, a fallback retries).
+        """
+        if self._no_match is None or self._precondition is not None or self._retry is not None:
+            return SLOW
+        try:
+            header = apply_parkey_relevance(self.rmap, params)
+        except Exception:  # noqa: BLE001 - the interpreted path words the failure
+            return SLOW
+        return self._no_match(header, str(failure))
+
     def _retry_outcome(self, params: Mapping[str, str]) -> Outcome:
         """The second lookup's outcome for the header as it came (``params``)."""
         try:
@@ -442,12 +460,12 @@ def plan_for(rmap: ReferenceMapping, minimized_keys: Sequence[str], *,
                     retry=retry, retry_failed=worded if retry is not None else None)
 
 
-def dataset_date(params: Mapping[str, str], date_keys: tuple[str, ...]) -> object:
-    """The UseAfter lookup date of a minimised header, or :data:`SLOW` if it does not parse."""
+def dataset_date(params: Mapping[str, str], date_keys: tuple[str, ...]) -> str | LookupFailure:
+    """The UseAfter lookup date of a minimised header, or the failure (its text) if it does not parse."""
     try:
         return lookup_date([params[key] for key in date_keys], date_keys)
-    except LookupFailure:
-        return SLOW
+    except LookupFailure as failure:
+        return failure
 
 
 class InstrumentPlan:
@@ -509,7 +527,7 @@ class InstrumentPlan:
         key = self.key_of(params)
         found = self.memo.get(key)
         if found is None:
-            found = ModeAnswers(self.answers, tuple((reftype, plan.outcome(params) if plan is not None else None)
+            found = ModeAnswers(self.answers, tuple((reftype, plan, plan.outcome(params) if plan is not None else None)
                                                     for reftype, plan in self.dynamic), self.live)
             if len(self.memo) >= _MEMO_LIMIT:
                 self.memo.clear()
@@ -549,9 +567,10 @@ class ModeAnswers:
         outcomes), in answer order, with a placeholder for each other type;
         types omitted whatever the date are absent.
     dated : tuple
-        ``(date_keys, ((reftype, breaks, answers), ...))`` per distinct UseAfter
-        parameters, for outcomes whose every answer is a plain one (no
-        :data:`SLOW`, no :data:`OMITTED`).
+        ``(date_keys, ((reftype, breaks, answers, plan), ...))`` per distinct
+        UseAfter parameters, for outcomes whose every answer is a plain one (no
+        :data:`SLOW`, no :data:`OMITTED`); the plan answers a date that does not
+        parse (:meth:`RmapPlan.bad_date`).
     checked : tuple
         ``(reftype, outcome or None)`` of the rest: outcomes with markers among
         their answers, and (None) types the interpreted path answers.
@@ -562,13 +581,14 @@ class ModeAnswers:
 
     __slots__ = ("answers", "dated", "checked", "live")
 
-    def __init__(self, constant_answers: Mapping[str, object], outcomes: Sequence[tuple[str, Outcome | None]],
+    def __init__(self, constant_answers: Mapping[str, object],
+                 outcomes: Sequence[tuple[str, RmapPlan | None, Outcome | None]],
                  live: Sequence[tuple[str, RmapPlan]] = ()):
         self.live = tuple(live)
         answers = dict(constant_answers)
         dated: dict[tuple, list] = {}
         checked: list[tuple[str, Outcome | None]] = []
-        for reftype, outcome in outcomes:
+        for reftype, plan, outcome in outcomes:
             if outcome is None:
                 checked.append((reftype, None))
                 continue
@@ -578,7 +598,7 @@ class ModeAnswers:
             elif date_keys is None and choices[0] is not SLOW:
                 answers[reftype] = choices[0]
             elif date_keys is not None and _plain(choices):
-                dated.setdefault(date_keys, []).append((reftype, breaks, choices))
+                dated.setdefault(date_keys, []).append((reftype, breaks, choices, plan))
             else:
                 checked.append((reftype, outcome))
         self.answers = answers
