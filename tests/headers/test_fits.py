@@ -97,3 +97,23 @@ def test_asdf_files_are_read_and_flattened():
         # dotted upper-case keys with text values; trees are rooted at meta or roman.meta
         name = header.get("META.INSTRUMENT.NAME", header.get("ROMAN.META.INSTRUMENT.NAME"))
         assert name == "WFI", path.name
+
+
+def test_reading_leaves_no_file_open_whatever_the_outcome(tmp_path):
+    """Every descriptor the reader opens is closed: on success, on a bad file, on a FIFO, on a directory."""
+    good = CORPUS_FILES[0].read_bytes()
+    (tmp_path / "short.fits").write_bytes(good[:1000])
+    (tmp_path / "text.fits").write_bytes(b"hello world\n" * 400)
+    (tmp_path / "empty.fits").write_bytes(b"")
+    os.mkfifo(tmp_path / "pipe.fits")
+    paths = [*CORPUS_FILES[:50], *(tmp_path / n for n in ("short.fits", "text.fits", "empty.fits", "pipe.fits")),
+             tmp_path, tmp_path / "missing.fits"]
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        for path in paths:
+            for keep in (None, lambda keyword: keyword in ("INSTRUME", "DETECTOR")):
+                try:
+                    read_header(path, keep)
+                except HeaderError:
+                    pass
+    assert len(os.listdir("/proc/self/fd")) == before
