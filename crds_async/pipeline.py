@@ -187,13 +187,11 @@ _PROBLEM_OF: dict[frozenset, dict[object, str]] = {}
 
 def _problem_of(answer: object, bad: frozenset) -> str:
     """What is wrong with one answer ('' if nothing): a reported NOT FOUND, or a bad reference."""
-    if type(answer) is not str:  # noqa: E721 - tied leaves (tuples) are neither errors nor names
-        return ""
-    if answer.startswith("NOT FOUND"):
-        return answer if answer not in _UNREPORTED else ""
-    if answer in bad:
+    if is_error_answer(answer):
+        return answer
+    if type(answer) is str and not answer.startswith("NOT FOUND") and answer in bad:  # noqa: E721
         return f"recommended reference {answer!r} is designated scientifically invalid"
-    return ""
+    return ""  # tied leaves (tuples) are neither errors nor names
 
 
 def _problems(path: str, answers: dict[str, object], bad: frozenset) -> list[str]:

@@ -370,10 +370,10 @@ def _selected_cards(raw: RawFile, keep: Callable[[str], bool]) -> dict[str, str]
             size_key = (layout, hdu == 0, tuple(values[i] for i, _keyword in layout.structural))
         size = _DATA_SIZES.get(size_key)
         if size is None:
-            size = _DATA_SIZES[size_key] = _data_size({keyword: values[i] for i, keyword in layout.structural},
-                                                      primary=hdu == 0)
             if len(_DATA_SIZES) >= _LAYOUT_LIMIT:
                 _DATA_SIZES.clear()
+            size = _DATA_SIZES[size_key] = _data_size({keyword: values[i] for i, keyword in layout.structural},
+                                                      primary=hdu == 0)
         offset += (size + BLOCK - 1) // BLOCK * BLOCK
         hdu += 1
     return merged

@@ -12,7 +12,7 @@ Which hook an rmap uses (:func:`find_hook`): the rmap header's ``hooks`` dict na
 dict the name is ``<hook>_<instrument>_<filekind>_v1``. A name that is not a hook of the
 rmap's instrument means the default: no change (precondition) or no retry (fallback).
 
-What each precondition hook reads is declared in :data:`HOOK_INPUTS` (header keys, and the
+What each hook reads is declared in :data:`HOOK_INPUTS` (header keys, and the
 dates it compares the exposure start with): memoised answer plans key their memos on it.
 """
 
@@ -219,7 +219,7 @@ HOOKS: dict[str, Hook] = {
 
 
 class HookInputs(NamedTuple):
-    """All that a precondition hook's output depends on (besides the values it passes through).
+    """All that a hook's output depends on (besides the values it passes through).
 
     ``keys``: the header keys the hook reads, other than DATE-OBS and TIME-OBS.
     ``thresholds``: the sorted dates it compares the exposure start (:func:`_exposure_start`)
@@ -243,14 +243,20 @@ HOOK_INPUTS: dict[str, HookInputs] = {
         ("DETECTOR", "APERTURE", "CCDGAIN", "CCDAMP", "NAXIS1", "XCORNER", "YCORNER", "NAXIS2"),
         (_SUBARRAY_REFERENCES_FROM, _SM4)),
     "precondition_header_wfc3_biasfile_v1": HookInputs(("SUBARRAY", "APERTURE"), ()),
-    # a fallback reads what its precondition reads, then the full-frame rewrite's keys
-    "fallback_header_acs_biasfile_v2": HookInputs(
-        ("NAXIS1", "CCDAMP", "DETECTOR", "XCORNER", "YCORNER", "NAXIS2", "LTV1", "LTV2"), (_SM4,)),
-    "fallback_header_acs_biasfile_v3": HookInputs(
-        ("DETECTOR", "APERTURE", "CCDGAIN", "CCDAMP", "NAXIS1", "XCORNER", "YCORNER", "NAXIS2",
-         "RAW_LTV1", "RAW_LTV2"), (_SUBARRAY_REFERENCES_FROM, _SM4)),
     "fallback_header_wfpc2_flatfile_v1": HookInputs(("FILTER1", "FILTER2"), ()),
 }
+
+
+def _full_frame_retry_inputs(precondition: str, offsets: tuple[str, str]) -> HookInputs:
+    """An ACS bias fallback's inputs: its precondition's, then the offsets _acs_full_frame reads."""
+    inputs = HOOK_INPUTS[precondition]
+    return HookInputs(inputs.keys + offsets, inputs.thresholds)
+
+
+HOOK_INPUTS["fallback_header_acs_biasfile_v2"] = _full_frame_retry_inputs(
+    "precondition_header_acs_biasfile_v2", ("LTV1", "LTV2"))
+HOOK_INPUTS["fallback_header_acs_biasfile_v3"] = _full_frame_retry_inputs(
+    "precondition_header_acs_biasfile_v3", ("RAW_LTV1", "RAW_LTV2"))
 
 _DATE_CLASS_MEMO_LIMIT = 4096
 
