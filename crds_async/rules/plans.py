@@ -275,9 +275,33 @@ class ConstantPlan:
         self.answer = answer  # NOT FOUND n/a, or OMITTED
 
 
-def _is_date_table(group: object) -> bool:
-    """A UseAfter whose choices are all leaves (file names, N/A, ...)."""
-    return type(group) is UseAfterSelector and not any(isinstance(c, Selector) for c in group.choices)
+#: id(table) -> (table, its leaf answers or None if a choice is a selector); a table's
+#: answers are worked out once, not once per parameter tuple that reaches it
+_TABLE_ANSWERS: dict[int, tuple[UseAfterSelector, tuple | None]] = {}
+_SPECIAL_LEAVES = NA_VALUES | OMIT_VALUES
+
+
+def _table_answers(group: object) -> tuple | None:
+    """The leaf answers of a UseAfter whose choices are all leaves (file names, N/A, ...), else None."""
+    if type(group) is not UseAfterSelector:
+        return None
+    found = _TABLE_ANSWERS.get(id(group))
+    if found is not None and found[0] is group:
+        return found[1]
+    choices = group.choices
+    answers: tuple | None
+    if any(isinstance(choice, Selector) for choice in choices):
+        answers = None
+    else:
+        try:
+            plain = _SPECIAL_LEAVES.isdisjoint(choices)  # file names: the answers are the choices
+        except TypeError:  # an unhashable leaf
+            plain = False
+        answers = tuple(choices) if plain else tuple(map(leaf_answer, choices))
+    if len(_TABLE_ANSWERS) >= _MEMO_LIMIT:
+        _TABLE_ANSWERS.clear()
+    _TABLE_ANSWERS[id(group)] = (group, answers)  # holding the table keeps its id unique
+    return answers
 
 
 def _piecewise(groups: Sequence[object], no_match: object = SLOW,
@@ -300,10 +324,13 @@ def _piecewise(groups: Sequence[object], no_match: object = SLOW,
         single_tables[(id(table), no_match)] = (table, outcome)  # holding the table keeps its id unique
         return outcome
     tables: list[UseAfterSelector] = []
+    tables_answers: list[tuple] = []
     terminal: object = no_match
     for group in groups:
-        if _is_date_table(group):
+        answers = _table_answers(group)
+        if answers is not None:
             tables.append(group)
+            tables_answers.append(answers)
             continue
         if isinstance(group, LookupFailure):
             terminal = SLOW if failed is None else failed(group)
@@ -318,15 +345,14 @@ def _piecewise(groups: Sequence[object], no_match: object = SLOW,
     if any(table.parameters != date_keys for table in tables):
         return _ALWAYS_SLOW
     if len(tables) == 1:
-        table = tables[0]
-        return (date_keys, tuple(table.dates), (terminal, *map(leaf_answer, table.choices)))
+        return (date_keys, tables[0].dates, (terminal, *tables_answers[0]))
     breaks = sorted({date for table in tables for date in table.dates})
 
     def at(date: str | None) -> object:
-        for table in tables:
+        for table, answers in zip(tables, tables_answers):
             index = 0 if date is None else bisect.bisect_right(table.dates, date)
             if index:
-                return leaf_answer(table.choices[index - 1])
+                return answers[index - 1]
         return terminal
 
     answers = [at(None)] + [at(date) for date in breaks]

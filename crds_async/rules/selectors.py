@@ -271,7 +271,7 @@ class MatchSelector(Selector):
     """Match: weighted matching of parameter tuples, ties merged, fall-through by weight."""
 
     __slots__ = ("keys", "choices", "matchers", "valid", "substitutions", "merge_overlaps", "_memo", "name",
-                 "_accepted", "_masks", "_columns", "_all_rows")
+                 "_accepted", "_masks", "_columns", "_all_rows", "_merged")
 
     def __init__(self, parameters: tuple[str, ...], raw_choices: Sequence[tuple[object, object]],
                  rmap_header: Mapping, name: str):
@@ -301,11 +301,12 @@ class MatchSelector(Selector):
         self._masks: list[dict[str, tuple[int, int]]] = [{} for _ in self.parameters]
         self._columns: list[tuple | None] = [None] * len(self.parameters)  # see _column_table
         self._all_rows = (1 << len(self.matchers)) - 1
+        self._merged: dict[tuple[int, ...], object] = {}  # tied rows -> their merged choice (see _tie)
 
     def __getstate__(self):
         # the per-value memos are rebuilt as values are met; a compiled context stores the rules only
         return {name: getattr(self, name) for name in self.__slots__ + Selector.__slots__
-                if name not in ("_memo", "_accepted", "_masks", "_columns")}
+                if name not in ("_memo", "_accepted", "_masks", "_columns", "_merged")}
 
     def __setstate__(self, state):
         for name, value in state.items():
@@ -389,31 +390,36 @@ class MatchSelector(Selector):
         else:
             matching = plain_by_key.get(value, 0)
             failing = plain_rows & ~matching
-        for index, matcher in others:
+        for matcher, rows in others:
             status = matcher.match(value)
             if status == 1:
-                matching |= 1 << index
+                matching |= rows
             elif status == -1:
-                failing |= 1 << index
+                failing |= rows
         masks = self._masks[position]
         if len(masks) >= _MEMO_LIMIT:
             masks.clear()
         masks[value] = (failing, matching)
         return failing, matching
 
-    def _column_table(self, position: int) -> tuple[dict[str, int], int, list[tuple[int, object]]]:
-        """One parameter's keys: plain value -> rows, all plain rows, and the other (index, matcher)."""
+    def _column_table(self, position: int) -> tuple[dict[str, int], int, list[tuple[object, int]]]:
+        """One parameter's keys: plain value -> rows, all plain rows, and (matcher, its rows) of the others.
+
+        The other matchers (globs, inequalities, NOT ...) are grouped by matcher: equal key
+        elements share one matcher object, and a value's status under it is the same in every
+        row that holds it, so a new value costs one ``match`` per distinct key, not per row.
+        """
         plain_by_key: dict[str, int] = {}
         plain_rows = 0
-        others = []
+        others: dict[int, list] = {}
         for index, row in enumerate(self.matchers):
             matcher = row[position]
             if type(matcher) is _Equal:
                 plain_by_key[matcher.key] = plain_by_key.get(matcher.key, 0) | 1 << index
                 plain_rows |= 1 << index
             elif type(matcher) is not _DontCare:  # a don't-care row is never rejected nor matched
-                others.append((index, matcher))
-        return plain_by_key, plain_rows, others
+                others.setdefault(id(matcher), [matcher, 0])[1] |= 1 << index
+        return plain_by_key, plain_rows, [(matcher, rows) for matcher, rows in others.values()]
 
     def _candidates(self, values: tuple[str, ...]) -> list[object]:
         """Validate, winnow and rank: the choice of each weight group, best first.
@@ -455,21 +461,35 @@ class MatchSelector(Selector):
             if not self.merge_overlaps:
                 groups.append(LookupFailure("More than one match clause matched."))
                 continue
-            tied = [self.choices[i] for i in members]
-            if isinstance(tied[0], UseAfterSelector):
-                merged = tied[0]
-                for other in tied[1:]:
-                    if not isinstance(other, UseAfterSelector):
-                        # the reference fails reaching into a leaf here; keep its message
-                        merged = LookupFailure(f"'{type(other).__name__}' object has no attribute '_selections'")
-                        break
-                    merged = merged.merge(other)
-                groups.append(merged)
-            elif isinstance(tied[0], Selector):
-                groups.append(LookupFailure(f"cannot merge tied {type(tied[0]).__name__} selectors"))
-            else:
-                groups.append(tuple(tied))  # tied leaves come back as a tuple, as in the reference
+            groups.append(self._tie(tuple(members)))
         return groups
+
+    def _tie(self, members: tuple[int, ...]) -> object:
+        """The one choice of tied rows (row indices): their UseAfter tables merged.
+
+        Remembered per set of rows: the same rows tie for many parameter tuples, and a
+        merged table is a new object whose identity then also keys the plans' caches.
+        """
+        found = self._merged.get(members)
+        if found is not None:
+            return found
+        tied = [self.choices[i] for i in members]
+        if isinstance(tied[0], UseAfterSelector):
+            merged = tied[0]
+            for other in tied[1:]:
+                if not isinstance(other, UseAfterSelector):
+                    # the reference fails reaching into a leaf here; keep its message
+                    merged = LookupFailure(f"'{type(other).__name__}' object has no attribute '_selections'")
+                    break
+                merged = merged.merge(other)
+        elif isinstance(tied[0], Selector):
+            merged = LookupFailure(f"cannot merge tied {type(tied[0]).__name__} selectors")
+        else:
+            merged = tuple(tied)  # tied leaves come back as a tuple, as in the reference
+        if len(self._merged) >= _MEMO_LIMIT:
+            self._merged.clear()
+        self._merged[members] = merged
+        return merged
 
     def groups(self, values: tuple[str, ...]) -> list[object]:
         """The choice of each weight group for these parameter values, best first (memoised).
@@ -515,8 +535,9 @@ class UseAfterSelector(Selector):
     def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[str, object]]):
         self.parameters = parameters
         ordered = sorted(items, key=lambda item: str(item[0]))
-        # interned: the same dates recur across tables, and a compiled context then pickles each once
-        self.dates = [sys.intern(str(k)) for k, _ in ordered]
+        # interned: the same dates recur across tables, and a compiled context then pickles each once;
+        # a tuple, so that plans share it as their break dates instead of copying it
+        self.dates = tuple(sys.intern(str(k)) for k, _ in ordered)
         self.choices = [c for _, c in ordered]
 
     def leaves(self) -> list[object]:
@@ -533,7 +554,7 @@ class UseAfterSelector(Selector):
                 table[date] = choice
         merged = UseAfterSelector.__new__(UseAfterSelector)
         merged.parameters = self.parameters
-        merged.dates = sorted(table)  # already text and distinct: no key function needed
+        merged.dates = tuple(sorted(table))  # already text and distinct: no key function needed
         merged.choices = [table[date] for date in merged.dates]
         return merged
 

@@ -475,3 +475,22 @@ def test_a_hook_input_left_out_is_noticed(hst_corpus, tmp_path, monkeypatch, nam
     for hook, inputs in replaced.items():
         monkeypatch.setitem(hst_hooks.HOOK_INPUTS, hook, inputs)
     assert _synthetic_differences(hst_corpus, tmp_path, name, first_only=True), left_out
+
+
+def test_a_date_tables_answers_are_its_leaf_answers_worked_out_once():
+    """A UseAfter table of leaves answers its file names, NOT FOUND n/a for N/A and the
+    omitted marker for OMIT, computed once per table; a table holding a selector has none."""
+    from crds_async.rules.plans import NOT_FOUND_NA, OMITTED, _table_answers
+    from crds_async.rules.selectors import UseAfterSelector
+
+    names = UseAfterSelector(("DATE-OBS", "TIME-OBS"), [("2001-01-01 00:00:00", "a_drk.fits"),
+                                                        ("2000-01-01 00:00:00", "b_drk.fits")])
+    special = UseAfterSelector(("DATE-OBS", "TIME-OBS"), [("2000-01-01 00:00:00", "N/A"),
+                                                          ("2001-01-01 00:00:00", "OMIT"),
+                                                          ("2002-01-01 00:00:00", "c_drk.fits")])
+    nested = UseAfterSelector(("DATE-OBS", "TIME-OBS"), [("2000-01-01 00:00:00", names)])
+    assert _table_answers(names) == ("b_drk.fits", "a_drk.fits")
+    assert _table_answers(names) is _table_answers(names)
+    assert _table_answers(special) == (NOT_FOUND_NA, OMITTED, "c_drk.fits")
+    assert _table_answers(nested) is None
+    assert _table_answers("a_drk.fits") is None

@@ -181,3 +181,41 @@ def test_row_masks_rank_rows_as_the_matchers_do():
                     (selector.name, values)
                 compared += 1
     assert compared > 5_000
+
+
+def test_tied_rows_are_merged_once_and_as_a_fresh_merge_would():
+    """Rows that tie are merged into one UseAfter table once per set of rows: asking again
+    (another parameter tuple reaching the same rows) gives the same object, whose dates and
+    choices are those of merging the tied tables afresh."""
+    from crds_async.config import config_from_env
+    from crds_async.rules.model import load_context
+    from crds_async.rules.selectors import MatchSelector, UseAfterSelector, glob_alternatives
+
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    context = load_context("hst_0729.pmap", cfg)
+    checked = 0
+    for imap in context.instruments.values():
+        for rmap in imap.rmaps.values():
+            selector = rmap.selector
+            if not isinstance(selector, MatchSelector) or not selector.merge_overlaps:
+                continue
+            for key in selector.keys:
+                values = tuple(glob_alternatives(element)[0] for element in key)
+                selector._memo.clear()
+                try:
+                    first = selector.groups(values)
+                except Exception:  # noqa: BLE001 - a value the Match refuses: no groups to compare
+                    continue
+                merged = [g for g in first if isinstance(g, UseAfterSelector) and g not in selector.choices]
+                if not merged:
+                    continue
+                selector._memo.clear()
+                again = selector.groups(values)
+                assert [id(g) for g in again] == [id(g) for g in first], (selector.name, values)
+                members = next(m for m, g in selector._merged.items() if g is merged[0])
+                fresh = selector.choices[members[0]]
+                for index in members[1:]:
+                    fresh = fresh.merge(selector.choices[index])
+                assert (merged[0].dates, merged[0].choices) == (fresh.dates, fresh.choices)
+                checked += 1
+    assert checked > 20
