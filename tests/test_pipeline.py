@@ -12,7 +12,7 @@ import pytest
 
 from crds_async.config import config_from_env
 from crds_async.errors import CrdsError
-from crds_async.pipeline import _CHUNK, BatchSpec, discover, run_batch
+from crds_async.pipeline import _FIRST_CHUNK, _MAX_CHUNK, BatchSpec, _chunks, discover, run_batch
 from tests.conftest import CACHE, CORPUS
 
 SPEC = BatchSpec(cfg=config_from_env({"CRDS_PATH": str(CACHE)}), context="hst_0729.pmap", observatory="hst")
@@ -49,13 +49,26 @@ async def _collect(paths, spec=SPEC, **kw):
 
 async def test_results_keep_input_order_and_match_across_job_counts():
     paths = [p for p in sorted((CORPUS / "hst").glob("*.fits"))] * 2  # several chunks
-    assert len(paths) > 4 * _CHUNK
+    assert len(list(_chunks(paths))) > 4  # several chunks
     one = await _collect(iter(paths), jobs=1)
     two = await _collect(iter(paths), jobs=2)
     assert [r.path for r in two] == [str(p) for p in paths]
     assert [(r.path, r.answers, r.error) for r in one] == [(r.path, r.answers, r.error) for r in two]
     want = json.loads((CORPUS / "expected_hst_0729.json").read_text())
     assert all(r.answers == want[Path(r.path).name] for r in two)
+
+
+def test_chunks_start_small_then_double_up_to_the_largest():
+    """Worker tasks: a short batch is split finely (every core gets work), a long one into
+    tasks of at most _MAX_CHUNK paths; nothing is lost, reordered or read ahead."""
+    paths = [f"d{i}.fits" for i in range(5_000)]
+    sizes = [len(chunk) for chunk in _chunks(iter(paths))]
+    assert sizes[:5] == [_FIRST_CHUNK, 2 * _FIRST_CHUNK, 4 * _FIRST_CHUNK, 8 * _FIRST_CHUNK, 16 * _FIRST_CHUNK]
+    assert max(sizes) == _MAX_CHUNK and sum(sizes) == len(paths)
+    assert [p for chunk in _chunks(iter(paths)) for p in chunk] == paths
+    source = iter(paths)
+    first = next(_chunks(source))
+    assert len(first) == _FIRST_CHUNK and next(source) == paths[_FIRST_CHUNK]  # lazy
 
 
 async def test_paths_are_consumed_lazily_with_bounded_look_ahead():
@@ -73,10 +86,10 @@ async def test_paths_are_consumed_lazily_with_bounded_look_ahead():
     with ThreadPoolExecutor(2) as pool:
         async for _result in run_batch(endless(), SPEC, jobs=2, executor=pool):
             seen += 1
-            if seen == 3 * _CHUNK:
+            if seen == 3 * _MAX_CHUNK:
                 break
     # never more than the in-flight window (2 x jobs chunks) ahead of what was yielded
-    assert consumed <= seen + (2 * 2 + 1) * _CHUNK
+    assert consumed <= seen + (2 * 2 + 1) * _MAX_CHUNK
 
 
 async def test_an_injected_executor_is_used_and_left_open():
