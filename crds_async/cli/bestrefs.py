@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import sys
 import time
 
@@ -42,21 +43,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _observatory_and_context(args, cfg, first_path):
+#: datasets read, at most, to find the observatory when nothing else names it
+_OBSERVATORY_PROBES = 8
+
+
+def _observatory_and_context(args, cfg, leading: list[str]):
+    """The observatory and context of the batch: from --context, CRDS_CONTEXT,
+    CRDS_OBSERVATORY, or else the first of ``leading`` datasets that names a known instrument
+    (unreadable ones are passed over here; the batch reports them itself)."""
     from ..instruments import header_instrument, observatory_of_instrument
     from ..rules.contexts import observatory_of_spec
 
     context = args.context or cfg.context
     observatory = (observatory_of_spec(context) if context else None) or cfg.observatory
-    if observatory is None and first_path is not None:
+    why = ""
+    if observatory is None:
         from ..headers import read_header
 
-        try:
-            observatory = observatory_of_instrument(header_instrument(read_header(str(first_path))) or "")
-        except Exception:  # noqa: BLE001 - the batch will report this file itself
-            observatory = None
+        for path in leading:
+            try:
+                instrument = header_instrument(read_header(path))
+            except Exception as exc:  # noqa: BLE001 - the batch will report this file itself
+                why = why or f" ({str(exc).splitlines()[0]})"
+                continue
+            observatory = observatory_of_instrument(instrument or "")
+            if observatory is not None:
+                break
+            why = why or f" ({path}: {'instrument ' + repr(instrument) if instrument else 'no instrument'})"
     if observatory is None:
-        raise ConfigError("cannot tell the observatory: pass --context (e.g. hst_0729.pmap) or set CRDS_OBSERVATORY")
+        raise ConfigError(f"cannot tell the observatory{why}: pass --context (e.g. hst_0729.pmap) "
+                          "or set CRDS_OBSERVATORY")
     return observatory, context or f"{observatory}-operational"
 
 
@@ -89,8 +105,13 @@ def run(args: argparse.Namespace) -> int:
         print("crds-batch bestrefs: error: --print-affected needs --old-context", file=sys.stderr)
         return 2
     paths = discover(specs)
-    first = next(paths, None)
-    observatory, context = _observatory_and_context(args, cfg, first)
+    leading = list(itertools.islice(paths, _OBSERVATORY_PROBES))  # read again by the batch
+    if not leading:
+        # nothing to do is not a failure, but a mistyped directory or glob should not pass unseen
+        print(f"crds-batch bestrefs: no dataset files in {' '.join(specs)} "
+              "(directories are searched for *.fits, *.fit, *.fts, *.asdf)", file=sys.stderr)
+        return 0
+    observatory, context = _observatory_and_context(args, cfg, leading)
     # The process-wide evaluators (compiled-context cache): evaluation in this process and
     # forked workers then start with the context already loaded.
     new_ctx = get_evaluator(context, cfg, observatory).context
@@ -111,8 +132,7 @@ def run(args: argparse.Namespace) -> int:
                      render_json=args.format == "json" and not args.old_context)
 
     def all_paths():
-        if first is not None:
-            yield first
+        yield from leading
         yield from paths
 
     show_progress = not args.quiet and sys.stderr.isatty()

@@ -123,17 +123,13 @@ def _store(path: Path, ctx: Context, secret: bytes, cfg: Config) -> None:
 
 def load_context_cached(context: str, cfg: Config, observatory: str | None = None) -> Context:
     """:func:`~.model.load_context`, through the compiled-context cache when it can be used."""
-    from .contexts import observatory_of_spec, read_server_config, resolve_context
+    from .contexts import observatory_of_spec, resolve_cached_context
 
     obs = (observatory or observatory_of_spec(context) or cfg.observatory or "").lower()
     secret = _secret()
     if not obs or secret is None:
         return load_context(context, cfg, observatory)
-    name = context
-    if not context.endswith(".pmap"):
-        config_dir = cfg.config_dir(obs)
-        server_config = read_server_config(config_dir) if (config_dir / "server_config").exists() else {}
-        name = resolve_context(context, server_config)
+    name = resolve_cached_context(context, cfg.config_dir(obs))
     path = cache_file_for(cfg, obs, name)
     cached = _try_load(path, secret, cfg)
     if cached is not None:

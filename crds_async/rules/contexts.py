@@ -20,6 +20,8 @@ __all__ = [
     "is_mapping_name",
     "observatory_of_spec",
     "read_server_config",
+    "resolve_cached_context",
+    "cached_server_config",
     "resolve_context",
     "SAFE_MAPPING_NAME",
 ]
@@ -71,6 +73,29 @@ def read_server_config(config_dir: Path) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: server configuration is not a dict")
     return value
+
+
+def resolve_cached_context(context: str, config_dir: Path) -> str:
+    """A context name as a literal ``.pmap``, symbolic names resolved from the cache's server_config.
+
+    Raises
+    ------
+    ConfigError
+        A symbolic name and no server_config in ``config_dir`` (no cache there, most
+        likely: the message says where it looked and what to do), or a name it cannot resolve.
+    """
+    if context.endswith(".pmap"):
+        return resolve_context(context, {})
+    path = Path(config_dir) / "server_config"
+    if not path.exists():
+        raise ConfigError(f"{context!r} is resolved from {path}, which does not exist: "
+                          "set CRDS_PATH to a CRDS cache, or name a .pmap")
+    return resolve_context(context, read_server_config(config_dir))
+
+
+def cached_server_config(config_dir: Path) -> dict:
+    """The cache's server_config (:func:`read_server_config`), or ``{}`` if the cache has none."""
+    return read_server_config(config_dir) if (Path(config_dir) / "server_config").exists() else {}
 
 
 def _latest(server_config: Mapping) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import ConfigError, RulesError
 from ..instruments import personality
-from .contexts import is_mapping_name, observatory_of_spec, read_server_config, resolve_context
+from .contexts import cached_server_config, is_mapping_name, observatory_of_spec, resolve_cached_context
 from .expressions import Expression, compile_expression
 from .parse import SelectorCall, load_mapping_file
 from .selectors import Selector, build_selector
@@ -218,14 +218,7 @@ def load_context(context: str, cfg: Config, observatory: str | None = None) -> C
     observatory = (observatory or observatory_of_spec(context) or cfg.observatory or "").lower()
     if not observatory:
         raise ConfigError(f"cannot tell the observatory of context {context!r}: set CRDS_OBSERVATORY")
-    config_dir = cfg.config_dir(observatory)
-    server_config: dict = {}
-    if (config_dir / "server_config").exists():
-        server_config = read_server_config(config_dir)
-    elif not context.endswith(".pmap"):
-        raise ConfigError(f"{context!r} is resolved from {config_dir / 'server_config'}, which does not exist: "
-                          "set CRDS_PATH to a CRDS cache, or name a .pmap")
-    name = resolve_context(context, server_config)
+    name = resolve_cached_context(context, cfg.config_dir(observatory))
     mapping_dir = cfg.mapping_dir(observatory)
     if not (mapping_dir / name).is_file():
         raise ConfigError(f"{name} is not in {mapping_dir}: set CRDS_PATH to a CRDS cache that has it, "
@@ -241,7 +234,7 @@ def load_context(context: str, cfg: Config, observatory: str | None = None) -> C
         header=parsed.header,
         instrument_key=parkey[0].upper(),
         instrument_names={str(k).lower(): str(v) for k, v in parsed.selector.items()},
-        bad_files=frozenset(str(f) for f in server_config.get("bad_files_list", ())),
+        bad_files=frozenset(str(f) for f in cached_server_config(cfg.config_dir(observatory)).get("bad_files_list", ())),
     )
     for instrument, imap_name in ctx.instrument_names.items():
         try:

@@ -130,3 +130,42 @@ def test_sync_references_downloads_what_the_batch_needs(tmp_path):
     assert set(needed) <= set(got), set(needed) - set(got)
     for name in needed:
         assert hashlib.sha1(got[name].read_bytes()).hexdigest() == hashlib.sha1(content[name]).hexdigest()
+
+
+def test_nothing_to_read_says_so_and_succeeds(tmp_path):
+    """An empty directory (or a glob matching nothing) is one clear line, not an observatory puzzle."""
+    proc = run_cli("bestrefs", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == (f"crds-batch bestrefs: no dataset files in {tmp_path} "
+                                   "(directories are searched for *.fits, *.fit, *.fts, *.asdf)")
+    assert proc.stdout == ""
+
+
+def test_the_observatory_comes_from_the_first_readable_dataset(tmp_path):
+    """Without --context or CRDS_OBSERVATORY, unreadable leading files are passed over to find
+    the observatory, and reported by the batch like any bad input; alone, they are named."""
+    missing = tmp_path / "missing_raw.fits"
+    (tmp_path / "junk_raw.fits").write_text("not a header")
+    good = sorted((CORPUS / "hst").glob("*.fits"))[0]
+    proc = run_cli("bestrefs", str(missing), str(tmp_path / "junk_raw.fits"), str(good), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    assert list(json.loads(proc.stdout)) == [str(good)]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
+    assert errors == [f"ERROR: {missing}: no such file",
+                      f"ERROR: {tmp_path / 'junk_raw.fits'}: not a FITS or ASDF file"]
+    assert "context hst_" in proc.stderr.splitlines()[-1]
+
+    alone = run_cli("bestrefs", str(missing))
+    assert alone.returncode == 2
+    assert alone.stderr.strip() == (f"crds-batch bestrefs: error: cannot tell the observatory ({missing}: no such "
+                                    "file): pass --context (e.g. hst_0729.pmap) or set CRDS_OBSERVATORY")
+
+
+def test_a_symbolic_context_without_a_cache_names_where_it_looked(tmp_path):
+    """CRDS_PATH at an empty folder: the error names the server_config it needed and the fix."""
+    good = sorted((CORPUS / "hst").glob("*.fits"))[0]
+    proc = run_cli("bestrefs", str(good), env_extra={"CRDS_PATH": str(tmp_path)})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"crds-batch bestrefs: error: 'hst-operational' is resolved from "
+                                   f"{tmp_path / 'config' / 'hst' / 'server_config'}, which does not exist: "
+                                   "set CRDS_PATH to a CRDS cache, or name a .pmap")
