@@ -8,7 +8,10 @@ per-user secret key (mode 0600), and the key of the rules it was built from:
 crds_async's version, a digest of the source of the modules whose objects
 are pickled (so an edited checkout never loads objects of an older shape),
 and the name, size, mtime and sha1sum of every mapping in the context's closure.  Anything else (a changed mapping, a foreign or
-tampered file) is ignored and the context is rebuilt from the rules.
+tampered file) is ignored and the context is rebuilt from the rules.  Each build
+(version, rules code, options) has its own file, so builds sharing a home
+directory do not rebuild over each other; another build's files are removed once
+unused for a week.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hmac
 import os
 import pickle
 import secrets
+import time
 from pathlib import Path
 
 from ..config import Config
@@ -54,19 +58,39 @@ def _secret() -> bytes | None:
         return None
 
 
+#: Compiled forms of the same context made by other builds are removed once this old:
+#: a build no longer run should not leave its pickles behind for ever.
+_STALE_SECONDS = 7 * 24 * 3600
+
+
 def cache_file_for(cfg: Config, observatory: str, context_name: str) -> Path:
     """Where the compiled form of a context lives: always in the user's own cache
     directory (keyed by the CRDS cache it was built from), never inside a CRDS cache,
-    which may be shared by many users or mounted read-only."""
+    which may be shared by many users or mounted read-only.
+
+    The file name carries the build (:func:`_build_tag`): two installations sharing a
+    home directory (a pipeline's and a developer's, cluster nodes mid-upgrade) keep one
+    file each instead of rebuilding over each other's at every run, and another build's
+    pickle is never even read.
+    """
     origin = hashlib.sha1(str(cfg.mapping_dir(observatory)).encode()).hexdigest()[:16]
-    return _user_dir() / "compiled" / origin / f"{context_name}.pkl"
+    return _user_dir() / "compiled" / origin / f"{context_name}.{_build_tag(cfg)}.pkl"
+
+
+def _build_parts(cfg: Config) -> list[bytes]:
+    """What besides the mappings decides the compiled objects: format, version, rules code, options."""
+    from .. import __version__
+
+    return [FORMAT, __version__.encode(), _code_digest(), str(cfg.ignore_mapping_checksum).encode()]
+
+
+def _build_tag(cfg: Config) -> str:
+    return hashlib.sha256(b"\n".join(_build_parts(cfg))).hexdigest()[:16]
 
 
 def _fingerprint(ctx: Context, cfg: Config) -> bytes:
-    from .. import __version__
-
     mapping_dir = cfg.mapping_dir(ctx.observatory)
-    parts = [FORMAT, __version__.encode(), _code_digest(), str(cfg.ignore_mapping_checksum).encode()]
+    parts = _build_parts(cfg)
     server_config = cfg.config_dir(ctx.observatory) / "server_config"  # bad-files list lives there
     if server_config.exists():
         info = os.stat(server_config)
@@ -104,6 +128,10 @@ def _try_load(path: Path, secret: bytes, cfg: Config) -> Context | None:
             return None
     except OSError:
         return None
+    try:
+        os.utime(path)  # in use: other builds' pruning (_prune_other_builds) goes by this time
+    except OSError:
+        pass
     return ctx
 
 
@@ -119,6 +147,19 @@ def _store(path: Path, ctx: Context, secret: bytes, cfg: Config) -> None:
     finally:
         if part.exists():
             part.unlink()
+    _prune_other_builds(path, ctx.name)
+
+
+def _prune_other_builds(path: Path, context_name: str) -> None:
+    """Remove this context's compiled forms from other builds, unused for :data:`_STALE_SECONDS`."""
+    try:
+        siblings = list(path.parent.glob(f"{context_name}.*.pkl"))
+        now = time.time()
+        for sibling in siblings:
+            if sibling != path and now - sibling.stat().st_mtime > _STALE_SECONDS:
+                sibling.unlink()
+    except OSError:
+        pass  # another process pruned it, or the directory is not ours to tidy
 
 
 def load_context_cached(context: str, cfg: Config, observatory: str | None = None) -> Context:

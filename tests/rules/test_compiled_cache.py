@@ -74,3 +74,42 @@ def test_changed_rules_code_invalidates_the_compiled_form(tmp_path, monkeypatch)
     monkeypatch.setattr(compiled_cache, "_CODE_DIGEST", [b"digest of other rules code"])
     load_context_cached("jwst_0541.pmap", cfg)
     assert calls, "other rules code must force a rebuild"
+
+
+def test_two_builds_keep_their_own_compiled_forms(tmp_path, monkeypatch):
+    """Installations of other rules code sharing one home directory do not rebuild over each
+    other's compiled form at every run; one unused for a week is removed by the next store."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    calls = []
+    real = compiled_cache.load_context
+    monkeypatch.setattr(compiled_cache, "load_context", lambda *a, **k: calls.append(a) or real(*a, **k))
+    digests = [b"rules code of build A", b"rules code of build B"]
+    paths = []
+    for digest in digests:
+        monkeypatch.setattr(compiled_cache, "_CODE_DIGEST", [digest])
+        load_context_cached("jwst_0541.pmap", cfg)
+        paths.append(cache_file_for(cfg, "jwst", "jwst_0541.pmap"))
+    assert len(calls) == 2 and paths[0] != paths[1] and all(p.exists() for p in paths)
+    for digest in digests * 2:  # alternating runs: every one from its own file
+        monkeypatch.setattr(compiled_cache, "_CODE_DIGEST", [digest])
+        assert load_context_cached("jwst_0541.pmap", cfg).name == "jwst_0541.pmap"
+    assert len(calls) == 2
+
+    week_ago = paths[0].stat().st_mtime - 8 * 24 * 3600
+    os.utime(paths[0], (week_ago, week_ago))
+    os.utime(paths[1], (week_ago, week_ago))
+    monkeypatch.setattr(compiled_cache, "_CODE_DIGEST", [b"rules code of build C"])
+    load_context_cached("jwst_0541.pmap", cfg)
+    assert not paths[0].exists() and not paths[1].exists()
+    assert cache_file_for(cfg, "jwst", "jwst_0541.pmap").exists()
+
+
+def test_a_load_marks_the_compiled_form_in_use(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    load_context_cached("jwst_0541.pmap", cfg)
+    path = cache_file_for(cfg, "jwst", "jwst_0541.pmap")
+    os.utime(path, (1_000_000_000, 1_000_000_000))
+    load_context_cached("jwst_0541.pmap", cfg)
+    assert path.stat().st_mtime > 1_000_000_000
