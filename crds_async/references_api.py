@@ -110,15 +110,6 @@ def _recommend(parameters: Mapping[str, object], reftypes: list[str] | None, con
                               fast=fast, cfg=cfg)
 
 
-async def _sync_rules(cfg: Config, observatory: str, context: str | None) -> None:
-    """Fetch the context's mappings and the server configuration into the cache."""
-    from .fetch.sync import SyncOptions, run_sync
-
-    result = await run_sync(cfg, observatory, SyncOptions(contexts=[context] if context else [], progress=False))
-    if result.errors:
-        raise FetchError(f"syncing the rules of {context or observatory} failed: {result.errors[0]}")
-
-
 async def agetreferences(
     parameters: Mapping[str, object],
     reftypes: Iterable[str] | None = None,
@@ -163,10 +154,12 @@ async def agetreferences(
     except (RulesError, ConfigError) as exc:
         # Like the reference (which dumps mappings on IOError and retries): rules or the
         # server configuration may simply not be cached yet.  Only with a server to ask.
-        if not cfg.server_url or cfg.readonly_cache or cfg.mode == "local":
+        from .fetch.sync import can_fetch_rules, sync_context_rules
+
+        if not can_fetch_rules(cfg):
             raise
         log.info("rules not usable from the cache (%s); syncing them from %s", exc, cfg.server_url)
-        await _sync_rules(cfg, obs, context)
+        await sync_context_rules(cfg, obs, context)
         bestrefs = _recommend(parameters, types, context, obs, fast, cfg)
     wanted = _wanted_files(bestrefs)
     paths = await _cache_references(cfg, obs, context, wanted) if wanted else {}

@@ -120,11 +120,12 @@ async def test_rules_sync_and_downloads_into_an_empty_cache(served, tmp_path, ex
     """The two fetch steps getreferences takes: rules first, then verified references."""
     import hashlib
 
-    from crds_async.references_api import _cache_references, _sync_rules
+    from crds_async.fetch.sync import sync_context_rules
+    from crds_async.references_api import _cache_references
 
     server, sha1 = served
     cfg, empty = _client_cfg(tmp_path, server.base_url)
-    await _sync_rules(cfg, "hst", "hst_0729.pmap")
+    await sync_context_rules(cfg, "hst", "hst_0729.pmap")
     assert (empty / "mappings" / "hst" / "hst_0729.pmap").is_file()
     assert (empty / "mappings" / "hst" / "hst_acs_biasfile_0345.rmap").is_file()
     names = sorted(sha1)

@@ -76,6 +76,30 @@ def _observatory_and_context(args, cfg, leading: list[str]):
     return observatory, context or f"{observatory}-operational"
 
 
+def _loaded_context(context: str, cfg, observatory: str):
+    """The context, loaded through the process-wide evaluators.
+
+    Rules missing from the cache are fetched first when a server may be asked
+    (``CRDS_SERVER_URL`` set, ``CRDS_MODE`` not ``local``, the cache writable), as the
+    reference's bestrefs fetches its contexts' mappings before it starts.
+    """
+    from ..api import get_evaluator
+    from ..errors import RulesError
+    from ..rules.contexts import is_context_spec
+
+    try:
+        return get_evaluator(context, cfg, observatory).context
+    except (ConfigError, RulesError) as exc:
+        from ..fetch.sync import can_fetch_rules, sync_context_rules  # aiohttp: only when needed
+
+        if not can_fetch_rules(cfg) or not is_context_spec(context):
+            raise
+        print(f"crds-batch bestrefs: fetching the rules of {context} from {cfg.server_url} ({exc})",
+              file=sys.stderr)
+        asyncio.run(sync_context_rules(cfg, observatory, context))
+    return get_evaluator(context, cfg, observatory).context
+
+
 def _changed_types(old, new) -> dict[str, tuple[str, ...]]:
     """Per instrument, the reftypes whose rules differ between two loaded contexts."""
     changed: dict[str, tuple[str, ...]] = {}
@@ -90,7 +114,6 @@ def _changed_types(old, new) -> dict[str, tuple[str, ...]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import get_evaluator
     from ..config import config_from_env
     from ..pipeline import BatchSpec, discover
     from .bestrefs_output import open_sink
@@ -114,11 +137,11 @@ def run(args: argparse.Namespace) -> int:
     observatory, context = _observatory_and_context(args, cfg, leading)
     # The process-wide evaluators (compiled-context cache): evaluation in this process and
     # forked workers then start with the context already loaded.
-    new_ctx = get_evaluator(context, cfg, observatory).context
+    new_ctx = _loaded_context(context, cfg, observatory)
     changed = None
     old_name = None
     if args.old_context:
-        old_ctx = get_evaluator(args.old_context, cfg, observatory).context
+        old_ctx = _loaded_context(args.old_context, cfg, observatory)
         old_name = old_ctx.name
         changed = _changed_types(old_ctx, new_ctx)
     # The loaded rules live as long as the process: out of the garbage collector's sight, a

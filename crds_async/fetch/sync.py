@@ -31,7 +31,8 @@ from .layout import (HST_PREFIXES, INSTRUMENTS, atomic_write_text, find_cached, 
                      subdir_mode, write_subdir_mode)
 from .names import check_name, file_kind, geis_conjugate
 
-__all__ = ["SyncOptions", "SyncResult", "run_sync", "organize_references", "sync_observatory"]
+__all__ = ["SyncOptions", "SyncResult", "run_sync", "organize_references", "sync_observatory",
+           "can_fetch_rules", "sync_context_rules"]
 
 log = logging.getLogger(__name__)
 
@@ -360,3 +361,25 @@ async def sync_observatory(cfg: Config, options: SyncOptions) -> str:
     raise ConfigError("cannot tell the observatory: give --contexts with a .pmap name, "
                       "or set CRDS_OBSERVATORY or CRDS_SERVER_URL")
 
+
+
+def can_fetch_rules(cfg: Config) -> bool:
+    """Whether missing rules may be fetched on demand, as the reference client does: a server
+    is named, the cache is writable, and ``CRDS_MODE`` is not ``local``."""
+    return bool(cfg.server_url) and not cfg.readonly_cache and cfg.mode != "local"
+
+
+async def sync_context_rules(cfg: Config, observatory: str, context: str | None) -> None:
+    """Fetch a context's mappings (only the missing ones) and the server configuration.
+
+    ``context`` may be symbolic (``hst-operational``): the server resolves it.  None: the
+    observatory's latest.
+
+    Raises
+    ------
+    FetchError
+        The server cannot be reached, or some mapping could not be fetched.
+    """
+    result = await run_sync(cfg, observatory, SyncOptions(contexts=[context] if context else [], progress=False))
+    if result.errors:
+        raise FetchError(f"syncing the rules of {context or observatory} failed: {result.errors[0]}")

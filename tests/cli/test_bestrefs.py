@@ -169,3 +169,34 @@ def test_a_symbolic_context_without_a_cache_names_where_it_looked(tmp_path):
     assert proc.stderr.strip() == (f"crds-batch bestrefs: error: 'hst-operational' is resolved from "
                                    f"{tmp_path / 'config' / 'hst' / 'server_config'}, which does not exist: "
                                    "set CRDS_PATH to a CRDS cache, or name a .pmap")
+
+
+def test_rules_missing_from_the_cache_are_fetched_from_the_server(tmp_path):
+    """With an empty cache and a server (CRDS_MODE auto, the default), bestrefs fetches the
+    context's rules first, as the reference's bestrefs does, then answers as the reference; the
+    next run finds them cached.  CRDS_MODE=local never asks the server."""
+    from tests.fetch.helpers import make_served_cache, server_process
+
+    sample = sorted((CORPUS / "hst").glob("*.fits"))[:6]
+    want = json.loads((CORPUS / "expected_hst_0729.json").read_text())
+    served = make_served_cache(tmp_path / "served", CACHE)
+    empty = tmp_path / "client"
+    empty.mkdir()
+    with server_process(served) as url:
+        local = run_cli("bestrefs", *map(str, sample), "--format", "json",
+                        env_extra={"CRDS_PATH": str(empty), "CRDS_SERVER_URL": url, "CRDS_MODE": "local"})
+        assert local.returncode == 2 and "hst-operational" in local.stderr and "which does not exist" in local.stderr
+        assert not any(empty.rglob("*.pmap"))
+
+        env = {"CRDS_PATH": str(empty), "CRDS_SERVER_URL": url}
+        first = run_cli("bestrefs", *map(str, sample), "--format", "json", env_extra=env)
+        assert first.returncode in (0, 1), first.stderr[-2000:]
+        assert f"fetching the rules of hst-operational from {url}" in first.stderr
+        assert json.loads(first.stdout) == {str(p): want[p.name] for p in sample}
+        assert (empty / "mappings" / "hst" / "hst_0729.pmap").is_file()
+        assert (empty / "config" / "hst" / "server_config").is_file()
+
+        again = run_cli("bestrefs", *map(str, sample), "--format", "json", "--context", "hst_0729.pmap",
+                        env_extra=env)
+        assert "fetching" not in again.stderr
+        assert json.loads(again.stdout) == json.loads(first.stdout)
