@@ -11,8 +11,8 @@ from ..errors import HeaderError
 
 __all__ = ["RawFile", "open_raw", "PREFIX_BYTES", "os_problem"]
 
-#: Bytes read at open.  Covers the primary header (and usually every header) of
-#: typical raw/uncal datasets in one system call; see benchmarks/bench_headers.py.
+#: Bytes read at open.  Covers the primary header (and usually the first extension's) of
+#: typical raw/uncal datasets in one system call; headers beyond it are read block by block.
 PREFIX_BYTES = 64 * 1024
 
 
