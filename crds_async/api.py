@@ -14,7 +14,7 @@ from .errors import ConfigError
 from .instruments import header_instrument, observatory_of_instrument
 from .rules.contexts import observatory_of_spec
 from .rules.evaluate import Evaluator
-from .rules.compiled_cache import load_context_cached
+from .rules.compiled_cache import load_context_cached, resolved_context_name
 
 __all__ = ["getrecommendations", "get_evaluator", "default_context"]
 
@@ -36,13 +36,18 @@ def get_evaluator(context: str | None, cfg: Config, observatory: str | None = No
         raise ConfigError("cannot tell the observatory: name a context such as hst_0729.pmap or set CRDS_OBSERVATORY")
     observatory = observatory.lower()
     spec = context or default_context(cfg, observatory)
-    key = (observatory, spec, cfg.cache_roots, cfg.ignore_mapping_checksum, cfg.allow_bad_rules,
-           cfg.allow_bad_references)
+    options = (cfg.cache_roots, cfg.ignore_mapping_checksum, cfg.allow_bad_rules, cfg.allow_bad_references)
+    key = (observatory, spec, *options)
     with _LOCK:
         evaluator = _EVALUATORS.get(key)
         if evaluator is None:
-            evaluator = Evaluator(load_context_cached(spec, cfg, observatory), cfg)
-            _EVALUATORS[key] = evaluator
+            # Also known by the .pmap name a symbolic one resolves to: a batch hands its
+            # workers the literal name, and they must find the context loaded before the fork.
+            literal_key = (observatory, resolved_context_name(spec, cfg, observatory), *options)
+            evaluator = _EVALUATORS.get(literal_key)
+            if evaluator is None:
+                evaluator = Evaluator(load_context_cached(spec, cfg, observatory), cfg)
+            _EVALUATORS[key] = _EVALUATORS[literal_key] = evaluator
         return evaluator
 
 

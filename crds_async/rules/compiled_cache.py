@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import pickle
 import secrets
@@ -27,7 +28,7 @@ from pathlib import Path
 from ..config import Config
 from .model import Context, load_context
 
-__all__ = ["load_context_cached", "cache_file_for", "FORMAT"]
+__all__ = ["load_context_cached", "cache_file_for", "resolved_context_name", "FORMAT"]
 
 FORMAT = b"crds_async-compiled-context-4"  # bump whenever a pickled class changes shape
 _CODE_DIGEST: list[bytes] = []  # computed once per process
@@ -162,15 +163,56 @@ def _prune_other_builds(path: Path, context_name: str) -> None:
         pass  # another process pruned it, or the directory is not ours to tidy
 
 
+def resolved_context_name(context: str, cfg: Config, observatory: str) -> str:
+    """:func:`~.contexts.resolve_cached_context`, remembered across processes.
+
+    A symbolic name (``hst-operational``) is resolved from the cache's server_config, which
+    for HST is 2 MB of Python literal: parsing it took ~20 ms, a fifth of a one-file
+    ``bestrefs`` run.  The names it resolved to are kept beside the compiled contexts,
+    keyed by the server_config's path, size and mtime, so a changed server_config is read
+    again.  The file holds names only, checked to be ``.pmap`` names when read back.
+    """
+    from .contexts import is_mapping_name, resolve_cached_context
+
+    config_dir = cfg.config_dir(observatory)
+    if context.endswith(".pmap"):
+        return resolve_cached_context(context, config_dir)
+    try:
+        info = os.stat(config_dir / "server_config")
+    except OSError:
+        return resolve_cached_context(context, config_dir)  # words what is missing
+    version = f"{config_dir / 'server_config'}:{info.st_size}:{info.st_mtime_ns}"
+    memo_path = cache_file_for(cfg, observatory, "symbolic").with_name("symbolic-contexts.json")
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+        if memo.get("server_config") != version or not isinstance(memo.get("names"), dict):
+            memo = {}
+    except (OSError, ValueError, AttributeError):
+        memo = {}
+    known = (memo.get("names") or {}).get(context)
+    if isinstance(known, str) and is_mapping_name(known) and known.endswith(".pmap"):
+        return known
+    name = resolve_cached_context(context, config_dir)
+    names = dict(memo.get("names") or {}, **{context: name})
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        part = memo_path.with_name(f"{memo_path.name}.part-{secrets.token_hex(4)}")
+        part.write_text(json.dumps({"server_config": version, "names": names}), encoding="utf-8")
+        os.replace(part, memo_path)
+    except OSError:
+        pass  # remembering is an optimisation
+    return name
+
+
 def load_context_cached(context: str, cfg: Config, observatory: str | None = None) -> Context:
     """:func:`~.model.load_context`, through the compiled-context cache when it can be used."""
-    from .contexts import observatory_of_spec, resolve_cached_context
+    from .contexts import observatory_of_spec
 
     obs = (observatory or observatory_of_spec(context) or cfg.observatory or "").lower()
     secret = _secret()
     if not obs or secret is None:
         return load_context(context, cfg, observatory)
-    name = resolve_cached_context(context, cfg.config_dir(obs))
+    name = resolved_context_name(context, cfg, obs)
     path = cache_file_for(cfg, obs, name)
     cached = _try_load(path, secret, cfg)
     if cached is not None:

@@ -9,6 +9,7 @@ Symbolic names that the cache can answer offline (``-operational``, ``-latest``,
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,14 +57,26 @@ def observatory_of_spec(spec: str) -> str | None:
     return None
 
 
+#: (path, size, mtime) -> parsed server_config: HST's is 2 MB and takes ~20 ms to parse,
+#: and a run needs it more than once (context name, bad files)
+_SERVER_CONFIGS: dict[tuple[str, int, int], dict] = {}
+
+
 def read_server_config(config_dir: Path) -> dict:
     """Read the cached ``server_config`` (a Python literal written by the client).
 
-    ``ast.literal_eval`` only: never executes anything from the file.
+    ``ast.literal_eval`` only: never executes anything from the file.  Parsed once per
+    version of the file in a process; the dict returned is shared, so callers only read it.
     """
     path = Path(config_dir) / "server_config"
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            info = os.fstat(handle.fileno())
+            key = (str(path), info.st_size, info.st_mtime_ns)
+            found = _SERVER_CONFIGS.get(key)
+            if found is not None:
+                return found
+            text = handle.read()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the cached server configuration ({exc.strerror})") from None
     try:
@@ -72,6 +85,9 @@ def read_server_config(config_dir: Path) -> dict:
         raise ConfigError(f"{path}: not a valid server configuration literal ({exc.__class__.__name__})") from None
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: server configuration is not a dict")
+    if len(_SERVER_CONFIGS) >= 8:
+        _SERVER_CONFIGS.clear()
+    _SERVER_CONFIGS[key] = value
     return value
 
 

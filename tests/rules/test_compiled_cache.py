@@ -113,3 +113,54 @@ def test_a_load_marks_the_compiled_form_in_use(tmp_path, monkeypatch):
     os.utime(path, (1_000_000_000, 1_000_000_000))
     load_context_cached("jwst_0541.pmap", cfg)
     assert path.stat().st_mtime > 1_000_000_000
+
+
+def test_symbolic_names_are_resolved_once_per_server_config(tmp_path, monkeypatch):
+    """hst-operational is resolved from HST's 2 MB server_config once; later processes read the
+    remembered name, until the server_config changes.  A remembered name that is not a .pmap
+    name is not believed."""
+    from crds_async.rules import contexts
+    from crds_async.rules.compiled_cache import resolved_context_name
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cache = tmp_path / "cache"
+    shutil.copytree(CACHE / "config" / "hst", cache / "config" / "hst")
+    cfg = config_from_env({"CRDS_PATH": str(cache)})
+    assert resolved_context_name("hst-operational", cfg, "hst") == "hst_0729.pmap"
+
+    parses = []
+    real = contexts.read_server_config
+    monkeypatch.setattr(contexts, "read_server_config", lambda d: parses.append(d) or real(d))
+    monkeypatch.setattr(contexts, "_SERVER_CONFIGS", {})  # as in a new process
+    assert resolved_context_name("hst-operational", cfg, "hst") == "hst_0729.pmap"
+    assert resolved_context_name("hst_0600.pmap", cfg, "hst") == "hst_0600.pmap"
+    assert parses == []
+
+    server_config = cache / "config" / "hst" / "server_config"
+    server_config.chmod(0o644)
+    server_config.write_text(server_config.read_text().replace("'hst_0729.pmap'", "'hst_0700.pmap'"))
+    assert resolved_context_name("hst-operational", cfg, "hst") == "hst_0700.pmap"
+    assert len(parses) == 1
+
+    memo = next((tmp_path / "xdg").rglob("symbolic-contexts.json"))
+    data = json.loads(memo.read_text())
+    data["names"]["hst-operational"] = "../../etc/passwd"
+    memo.write_text(json.dumps(data))
+    assert resolved_context_name("hst-operational", cfg, "hst") == "hst_0700.pmap"
+
+
+def test_a_symbolic_and_a_literal_name_share_one_loaded_context(tmp_path, monkeypatch):
+    """A batch resolves hst-operational, then hands its workers hst_0729.pmap: they must find the
+    context the main process loaded (and froze) before forking, not load it again."""
+    from crds_async import api
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(api, "_EVALUATORS", {})
+    cfg = config_from_env({"CRDS_PATH": str(CACHE)})
+    loads = []
+    real = api.load_context_cached
+    monkeypatch.setattr(api, "load_context_cached", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    symbolic = api.get_evaluator("jwst-operational", cfg)
+    assert api.get_evaluator(symbolic.context.name, cfg) is symbolic
+    assert api.get_evaluator("jwst-operational", cfg) is symbolic
+    assert loads == ["jwst-operational"]

@@ -78,3 +78,22 @@ def test_unreadable_or_hostile_server_config(tmp_path):
     with pytest.raises(ConfigError, match="not a valid server configuration"):
         read_server_config(tmp_path)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_server_config_is_parsed_once_per_version(tmp_path, monkeypatch):
+    """HST's server_config is 2 MB of literal: a process parses each version of it once."""
+    import shutil
+
+    from crds_async.rules import contexts
+
+    shutil.copytree(CACHE / "config" / "hst", tmp_path / "hst")
+    (tmp_path / "hst" / "server_config").chmod(0o644)
+    parsed = []
+    real = contexts.ast.literal_eval
+    monkeypatch.setattr(contexts.ast, "literal_eval", lambda text: parsed.append(1) or real(text))
+    first = contexts.read_server_config(tmp_path / "hst")
+    assert contexts.read_server_config(tmp_path / "hst") is first and len(parsed) == 1
+    path = tmp_path / "hst" / "server_config"
+    path.write_text(path.read_text().replace("'hst_0729.pmap'", "'hst_0700.pmap'"))
+    changed = contexts.read_server_config(tmp_path / "hst")
+    assert len(parsed) == 2 and changed["operational_context"] == "hst_0700.pmap"
