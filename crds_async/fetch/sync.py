@@ -362,7 +362,6 @@ async def sync_observatory(cfg: Config, options: SyncOptions) -> str:
                       "or set CRDS_OBSERVATORY or CRDS_SERVER_URL")
 
 
-
 def can_fetch_rules(cfg: Config) -> bool:
     """Whether missing rules may be fetched on demand, as the reference client does: a server
     is named, the cache is writable, and ``CRDS_MODE`` is not ``local``."""
