@@ -99,21 +99,33 @@ class DatasetResult:
 # ----------------------------------------------------------------- discovery
 
 def _walk(directory: str) -> Iterator[str]:
+    """Dataset files under ``directory``: each directory's own files in name order, then
+    its subdirectories, depth first in name order.
+
+    A directory's listing is held as plain names, sorted, not as ``DirEntry`` objects
+    (a third of the memory: a flat archive directory of a million files holds ~0.1 GB
+    of names while it is walked, not ~0.26 GB).
+    """
     stack = [directory]
     while stack:
         current = stack.pop()
+        files: list[str] = []
+        subdirs: list[str] = []
         try:
-            entries = sorted(os.scandir(current), key=lambda e: e.name)
+            with os.scandir(current) as listing:
+                for entry in listing:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(entry.name)
+                    elif entry.name.lower().endswith(DATASET_SUFFIXES):
+                        files.append(entry.name)
         except OSError:
             yield current  # reported as an unreadable dataset path by the reader
             continue
-        subdirs = []
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                subdirs.append(entry.path)
-            elif entry.name.lower().endswith(DATASET_SUFFIXES):
-                yield entry.path
-        stack.extend(reversed(subdirs))
+        prefix = os.path.join(current, "")
+        files.sort()
+        yield from map(prefix.__add__, files)
+        subdirs.sort(reverse=True)
+        stack.extend(prefix + name for name in subdirs)
 
 
 def discover(specs: Iterable[str], stdin=None) -> Iterator[str]:

@@ -43,6 +43,38 @@ def test_discovery_walks_directories_globs_lists_and_stdin(tree):
         list(discover([f"@{tree / 'missing.txt'}"]))
 
 
+def test_a_walk_goes_depth_first_in_name_order(tmp_path):
+    """Each directory's own dataset files in name order, then its subdirectories in name order,
+    depth first; the path given is joined as os.path.join would, trailing separator or not."""
+    for relative in ("b.fits", "a.FITS", "z/c.asdf", "m/n/d.fit", "m/e.fts", "m/skip.txt", "c.fits"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"")
+    want = [os.path.join(str(tmp_path), p) for p in ("a.FITS", "b.fits", "c.fits", "m/e.fts", "m/n/d.fit",
+                                                     "z/c.asdf")]
+    assert list(discover([str(tmp_path)])) == want
+    assert list(discover([str(tmp_path) + os.sep])) == want
+
+
+def test_a_large_directory_is_walked_with_little_memory(tmp_path):
+    """A flat directory is held as sorted names while it is walked (about 100 bytes a file
+    here), not as DirEntry objects (about 260)."""
+    import tracemalloc
+
+    count = 10_000
+    for index in range(count):
+        (tmp_path / f"j8cw03abq_{index:06d}_raw.fits").write_bytes(b"")
+    tracemalloc.start()
+    try:
+        walk = discover([str(tmp_path)])
+        first = next(walk)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert first.endswith("j8cw03abq_000000_raw.fits")
+    assert peak < 150 * count, peak
+    assert sum(1 for _ in walk) == count - 1
+
+
 async def _collect(paths, spec=SPEC, **kw):
     return [r async for r in run_batch(paths, spec, **kw)]
 
