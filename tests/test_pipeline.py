@@ -174,3 +174,26 @@ def test_problem_lines_name_each_problem_once_with_every_type_it_hit():
     assert _problems("d.fits", {"a": "ok.fits", "b": "NOT FOUND n/a"}, bad) == []
     assert _problems("d.fits", {"a": "x_bad.fits"}, frozenset()) == []  # bad files are per context
     assert _problems("d.fits", {"a": {"unhashable": "leaf"}, "b": "NOT FOUND oops"}, bad) == ["d.fits: b: NOT FOUND oops"]
+
+
+def test_an_unreadable_dataset_is_one_line_and_the_rest_is_answered(monkeypatch):
+    """A file the user may not read (EACCES, as a non-root user meets it: root reads anything,
+    so the refusal is made here) is a one-line error naming it; the batch answers the others."""
+    import errno
+
+    from crds_async.headers import rawfile
+    from crds_async.pipeline import evaluate_paths
+
+    locked, good = [str(p) for p in sorted((CORPUS / "hst").glob("*.fits"))[:2]]
+    real_open = rawfile.os.open
+
+    def guarded_open(path, *args, **kwargs):
+        if os.fspath(path) == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(rawfile.os, "open", guarded_open)
+    refused, answered = evaluate_paths([locked, good], SPEC)
+    assert refused.error == f"{locked}: permission denied" and refused.answers is None
+    want = json.loads((CORPUS / "expected_hst_0729.json").read_text())
+    assert answered.error is None and answered.answers == want[Path(good).name]
