@@ -43,10 +43,11 @@ def get_evaluator(context: str | None, cfg: Config, observatory: str | None = No
         if evaluator is None:
             # Also known by the .pmap name a symbolic one resolves to: a batch hands its
             # workers the literal name, and they must find the context loaded before the fork.
-            literal_key = (observatory, resolved_context_name(spec, cfg, observatory), *options)
+            name = resolved_context_name(spec, cfg, observatory)
+            literal_key = (observatory, name, *options)
             evaluator = _EVALUATORS.get(literal_key)
             if evaluator is None:
-                evaluator = Evaluator(load_context_cached(spec, cfg, observatory), cfg)
+                evaluator = Evaluator(load_context_cached(name, cfg, observatory), cfg)
             _EVALUATORS[key] = _EVALUATORS[literal_key] = evaluator
         return evaluator
 

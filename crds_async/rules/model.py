@@ -218,7 +218,8 @@ def load_context(context: str, cfg: Config, observatory: str | None = None) -> C
     observatory = (observatory or observatory_of_spec(context) or cfg.observatory or "").lower()
     if not observatory:
         raise ConfigError(f"cannot tell the observatory of context {context!r}: set CRDS_OBSERVATORY")
-    name = resolve_cached_context(context, cfg.config_dir(observatory))
+    config_dir = cfg.config_dir(observatory)
+    name = resolve_cached_context(context, config_dir)
     mapping_dir = cfg.mapping_dir(observatory)
     if not (mapping_dir / name).is_file():
         raise ConfigError(f"{name} is not in {mapping_dir}: set CRDS_PATH to a CRDS cache that has it, "
@@ -234,7 +235,7 @@ def load_context(context: str, cfg: Config, observatory: str | None = None) -> C
         header=parsed.header,
         instrument_key=parkey[0].upper(),
         instrument_names={str(k).lower(): str(v) for k, v in parsed.selector.items()},
-        bad_files=frozenset(str(f) for f in cached_server_config(cfg.config_dir(observatory)).get("bad_files_list", ())),
+        bad_files=frozenset(str(f) for f in cached_server_config(config_dir).get("bad_files_list", ())),
     )
     for instrument, imap_name in ctx.instrument_names.items():
         try:
