@@ -5,7 +5,7 @@
 ``Bracket`` objects whose ``choose(header)`` reproduces the reference's answers
 and error texts (rules.md §3).  Compiled forms: each Match key is a tuple of
 small matcher objects, Match results are memoised per tuple of parameter values
-(many datasets share them), and UseAfter dates are a sorted list searched by
+(many datasets share them), and UseAfter dates are a sorted tuple searched by
 bisection.
 
 Errors: :class:`NestedLookupError` (no match, no date <= lookup date) lets an
