@@ -152,15 +152,19 @@ def _store(path: Path, ctx: Context, secret: bytes, cfg: Config) -> None:
 
 
 def _prune_other_builds(path: Path, context_name: str) -> None:
-    """Remove this context's compiled forms from other builds, unused for :data:`_STALE_SECONDS`."""
+    """Remove this context's compiled forms from other builds, unused for :data:`_STALE_SECONDS`
+    (``<context>.pkl``, without a build in its name, is the form of builds before the tag)."""
     try:
-        siblings = list(path.parent.glob(f"{context_name}.*.pkl"))
+        siblings = list(path.parent.glob(f"{context_name}.*.pkl")) + [path.parent / f"{context_name}.pkl"]
         now = time.time()
         for sibling in siblings:
-            if sibling != path and now - sibling.stat().st_mtime > _STALE_SECONDS:
-                sibling.unlink()
+            try:
+                if sibling != path and now - sibling.stat().st_mtime > _STALE_SECONDS:
+                    sibling.unlink()
+            except FileNotFoundError:
+                continue  # never there, or another process pruned it
     except OSError:
-        pass  # another process pruned it, or the directory is not ours to tidy
+        pass  # the directory is not ours to tidy
 
 
 def resolved_context_name(context: str, cfg: Config, observatory: str) -> str:

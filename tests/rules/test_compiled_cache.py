@@ -97,11 +97,13 @@ def test_two_builds_keep_their_own_compiled_forms(tmp_path, monkeypatch):
     assert len(calls) == 2
 
     week_ago = paths[0].stat().st_mtime - 8 * 24 * 3600
-    os.utime(paths[0], (week_ago, week_ago))
-    os.utime(paths[1], (week_ago, week_ago))
+    legacy = paths[0].parent / "jwst_0541.pmap.pkl"  # named as before builds were tagged
+    legacy.write_bytes(b"an old build's pickle")
+    for old in (*paths, legacy):
+        os.utime(old, (week_ago, week_ago))
     monkeypatch.setattr(compiled_cache, "_CODE_DIGEST", [b"rules code of build C"])
     load_context_cached("jwst_0541.pmap", cfg)
-    assert not paths[0].exists() and not paths[1].exists()
+    assert not paths[0].exists() and not paths[1].exists() and not legacy.exists()
     assert cache_file_for(cfg, "jwst", "jwst_0541.pmap").exists()
 
 
