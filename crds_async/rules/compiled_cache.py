@@ -74,8 +74,13 @@ def cache_file_for(cfg: Config, observatory: str, context_name: str) -> Path:
     file each instead of rebuilding over each other's at every run, and another build's
     pickle is never even read.
     """
+    return _origin_dir(cfg, observatory) / f"{context_name}.{_build_tag(cfg)}.pkl"
+
+
+def _origin_dir(cfg: Config, observatory: str) -> Path:
+    """The user's directory for what is derived from one CRDS cache's rules of ``observatory``."""
     origin = hashlib.sha1(str(cfg.mapping_dir(observatory)).encode()).hexdigest()[:16]
-    return _user_dir() / "compiled" / origin / f"{context_name}.{_build_tag(cfg)}.pkl"
+    return _user_dir() / "compiled" / origin
 
 
 def _build_parts(cfg: Config) -> list[bytes]:
@@ -186,7 +191,7 @@ def resolved_context_name(context: str, cfg: Config, observatory: str) -> str:
     except OSError:
         return resolve_cached_context(context, config_dir)  # words what is missing
     version = f"{config_dir / 'server_config'}:{info.st_size}:{info.st_mtime_ns}"
-    memo_path = cache_file_for(cfg, observatory, "symbolic").with_name("symbolic-contexts.json")
+    memo_path = _origin_dir(cfg, observatory) / "symbolic-contexts.json"  # not per build: names only
     try:
         memo = json.loads(memo_path.read_text(encoding="utf-8"))
         if memo.get("server_config") != version or not isinstance(memo.get("names"), dict):
