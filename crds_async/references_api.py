@@ -20,7 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .config import OBSERVATORIES, Config, config_from_env
-from .errors import ConfigError, FetchError, LookupFailure, RulesError
+from .engine import answer_dataset
+from .engine.rules_sync import aevaluator_with_rules
+from .errors import ConfigError, FetchError, LookupFailure
 from .rules.contexts import observatory_of_spec
 
 __all__ = ["getreferences", "agetreferences"]
@@ -102,12 +104,12 @@ async def _cache_references(cfg: Config, observatory: str, context: str | None,
         return {name: fetch_references.reference_path(cfg, observatory, name) for name in names}
 
 
-def _recommend(parameters: Mapping[str, object], reftypes: list[str] | None, context: str | None,
-               observatory: str, fast: bool, cfg: Config) -> dict[str, object]:
-    from .api import getrecommendations
-
-    return getrecommendations(parameters, context=context, reftypes=reftypes, observatory=observatory,
-                              fast=fast, cfg=cfg)
+def _recommend(evaluator, parameters: Mapping[str, object], reftypes: list[str] | None,
+               fast: bool) -> dict[str, object]:
+    found = answer_dataset(parameters, evaluator, reftypes, complete=False, fast=fast)
+    if not fast:
+        evaluator.check_bad_files(found.instrument, found.answers)
+    return found.answers
 
 
 async def agetreferences(
@@ -149,18 +151,10 @@ async def agetreferences(
     cfg = cfg or config_from_env()
     obs = _observatory(observatory, context, cfg, parameters)
     types = list(reftypes) if reftypes else None
-    try:
-        bestrefs = _recommend(parameters, types, context, obs, fast, cfg)
-    except (RulesError, ConfigError) as exc:
-        # Like the reference (which dumps mappings on IOError and retries): rules or the
-        # server configuration may simply not be cached yet.  Only with a server to ask.
-        from .fetch.sync import can_fetch_rules, sync_context_rules
-
-        if not can_fetch_rules(cfg):
-            raise
-        log.info("rules not usable from the cache (%s); syncing them from %s", exc, cfg.server_url)
-        await sync_context_rules(cfg, obs, context)
-        bestrefs = _recommend(parameters, types, context, obs, fast, cfg)
+    # Like the reference (which dumps mappings on IOError and retries): rules or the
+    # server configuration may simply not be cached yet; fetched when a server may be asked.
+    evaluator = await aevaluator_with_rules(context or cfg.context, cfg, obs, notify=log.info)
+    bestrefs = _recommend(evaluator, parameters, types, fast)
     wanted = _wanted_files(bestrefs)
     paths = await _cache_references(cfg, obs, context, wanted) if wanted else {}
     return _localized(bestrefs, paths)

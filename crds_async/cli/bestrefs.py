@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import sys
@@ -77,45 +78,20 @@ def _observatory_and_context(args, cfg, leading: list[str]):
 
 
 def _loaded_context(context: str, cfg, observatory: str):
-    """The context, loaded through the process-wide evaluators.
+    """The context, loaded through the process's registry; rules missing from the cache are
+    fetched first when a server may be asked (as the reference's bestrefs does)."""
+    from ..engine.rules_sync import evaluator_with_rules
 
-    Rules missing from the cache are fetched first when a server may be asked
-    (``CRDS_SERVER_URL`` set, ``CRDS_MODE`` not ``local``, the cache writable), as the
-    reference's bestrefs fetches its contexts' mappings before it starts.
-    """
-    from ..api import get_evaluator
-    from ..errors import RulesError
-    from ..rules.contexts import is_context_spec
+    def notify(line: str) -> None:
+        print(f"crds-batch bestrefs: {line}", file=sys.stderr)
 
-    try:
-        return get_evaluator(context, cfg, observatory).context
-    except (ConfigError, RulesError) as exc:
-        from ..fetch.sync import can_fetch_rules, sync_context_rules  # aiohttp: only when needed
-
-        if not can_fetch_rules(cfg) or not is_context_spec(context):
-            raise
-        print(f"crds-batch bestrefs: fetching the rules of {context} from {cfg.server_url} ({exc})",
-              file=sys.stderr)
-        asyncio.run(sync_context_rules(cfg, observatory, context))
-    return get_evaluator(context, cfg, observatory).context
-
-
-def _changed_types(old, new) -> dict[str, tuple[str, ...]]:
-    """Per instrument, the reftypes whose rules differ between two loaded contexts."""
-    changed: dict[str, tuple[str, ...]] = {}
-    for instrument, imap_name in new.instrument_names.items():
-        if old.instrument_names.get(instrument) == imap_name:
-            continue
-        new_types = new.instruments[instrument].reftypes if instrument in new.instruments else {}
-        old_types = old.instruments[instrument].reftypes if instrument in old.instruments else {}
-        changed[instrument] = tuple(sorted(t for t in set(new_types) | set(old_types)
-                                           if new_types.get(t) != old_types.get(t)))
-    return changed
+    return evaluator_with_rules(context, cfg, observatory, notify=notify).context
 
 
 def run(args: argparse.Namespace) -> int:
     from ..config import config_from_env
-    from ..pipeline import BatchSpec, discover
+    from ..engine.batch import BatchSpec, discover
+    from ..engine.campaign import changed_types
     from .bestrefs_output import open_sink
 
     started = time.perf_counter()
@@ -143,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if args.old_context:
         old_ctx = _loaded_context(args.old_context, cfg, observatory)
         old_name = old_ctx.name
-        changed = _changed_types(old_ctx, new_ctx)
+        changed = changed_types(old_ctx, new_ctx)
     # The loaded rules live as long as the process: out of the garbage collector's sight, a
     # batch's many short-lived objects no longer make it walk them again and again (it did,
     # at a cost of about a third of evaluating never-seen modes), and forked workers share
@@ -169,9 +145,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _drive(paths, spec, args, show_progress, open_sink) -> dict[str, int]:
-    from ..pipeline import run_batch
-    from .bestrefs_output import is_affected
-    from .bestrefs_update import update_dataset
+    from ..engine.batch import run_batch
+    from ..engine.campaign import is_affected, update_dataset
 
     counts = {"files": 0, "datasets": 0, "errors": 0, "affected": 0}
     needed: set[str] = set()  # references the batch's answers name, for --sync-references
@@ -183,30 +158,31 @@ async def _drive(paths, spec, args, show_progress, open_sink) -> dict[str, int]:
     fmt = "none" if args.print_affected and not args.output else args.format
     sink = open_sink(fmt, args.output, verbose=args.verbose, affected=bool(spec.old_context))
     try:
-        async for result in run_batch(paths, spec, jobs=args.jobs):
-            counts["files"] += 1
-            if result.error is None:
-                counts["datasets"] += 1
-            if result.failed:
-                counts["errors"] += 1
-                for line in ([result.error] if result.error else []) + result.problems:
-                    _print_error(line, progress)
-            changes = sink.write(result)
-            if is_affected(result, changes):
-                counts["affected"] += 1
-                if args.print_affected:
-                    _print_line(result.path, progress)
-            if args.update_bestrefs and result.answers:
-                try:
-                    update_dataset(result, spec)
-                except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the batch
+        async with contextlib.aclosing(run_batch(paths, spec, jobs=args.jobs)) as results:
+            async for result in results:
+                counts["files"] += 1
+                if result.error is None:
+                    counts["datasets"] += 1
+                if result.failed:
                     counts["errors"] += 1
-                    _print_error(f"{result.path}: header update failed: {exc}", progress)
-            if args.sync_references and result.answers:
-                needed.update(a for a in result.answers.values()
-                              if isinstance(a, str) and not a.startswith("NOT FOUND"))
-            if progress is not None:
-                progress.update(1)
+                    for line in ([result.error] if result.error else []) + result.problems:
+                        _print_error(line, progress)
+                changes = sink.write(result)
+                if is_affected(result, changes):
+                    counts["affected"] += 1
+                    if args.print_affected:
+                        _print_line(result.path, progress)
+                if args.update_bestrefs and result.answers:
+                    try:
+                        update_dataset(result, spec)
+                    except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the batch
+                        counts["errors"] += 1
+                        _print_error(f"{result.path}: header update failed: {exc}", progress)
+                if args.sync_references and result.answers:
+                    needed.update(a for a in result.answers.values()
+                                  if isinstance(a, str) and not a.startswith("NOT FOUND"))
+                if progress is not None:
+                    progress.update(1)
         sink.close()
         if args.sync_references and needed:
             from ..errors import FetchError

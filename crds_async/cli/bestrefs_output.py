@@ -2,59 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
 import json
-import os
 import sys
-import tempfile
 
-from ..pipeline import DatasetResult, answers_json, is_error_answer, plain_answer as _plain
+from ..atomic import atomic_output
+from ..engine.campaign import changes_of
+from ..engine.results import DatasetResult, answers_json, plain_answer as _plain
+from ..rules.model import NOT_FOUND_NA
 
-__all__ = ["open_sink", "comparable", "changes_of", "is_affected"]
-
-
-def comparable(answer: object) -> object:
-    """An answer as the reference's bestrefs compares old and new ones (N/A forms folded)."""
-    if answer is None:
-        return None
-    if isinstance(answer, tuple):
-        return tuple(str(a).upper() for a in answer)
-    text = str(answer)
-    if text in ("NOT FOUND n/a", "NOT FOUND No match found.") or text.upper() in ("N/A", "UNDEFINED", "NONE", "", "*"):
-        return "N/A"
-    return text if text.startswith("NOT FOUND") else text.upper()
-
-
-def changes_of(result: DatasetResult) -> dict[str, tuple[object, object]]:
-    """{reftype: (old, new)} for every compared type whose answer differs between the contexts.
-
-    As in the reference, a type whose new answer is an error is never an update.
-    """
-    if result.answers is None or result.old_answers is None:
-        return {}
-    out = {}
-    for reftype in result.compared:
-        old, new = result.old_answers.get(reftype, "UNDEFINED"), result.answers.get(reftype, "UNDEFINED")
-        if is_error_answer(new):
-            continue
-        if comparable(old) != comparable(new):
-            out[reftype] = (_plain(old), _plain(new))
-    return out
-
-
-def is_affected(result: DatasetResult, changes: dict) -> bool:
-    """Affected, as the reference counts it: some update, and no failed type in the new answers."""
-    return bool(changes) and not any(is_error_answer(a) for a in (result.answers or {}).values())
+__all__ = ["open_sink"]
 
 
 class _Sink:
-    def __init__(self, stream, verbose: bool, affected: bool, owned_path: str | None, temp_path: str | None):
+    def __init__(self, stream, verbose: bool, affected: bool, owner: contextlib.ExitStack | None):
         self.stream = stream
         self.verbose = verbose
         self.affected = affected
-        self._final = owned_path
-        self._temp = temp_path
+        self._owner = owner  # holds the atomic output file, when writing one
         self.start()
 
     def start(self) -> None: ...
@@ -69,17 +35,14 @@ class _Sink:
     def close(self) -> None:
         self.finish()
         self.stream.flush()
-        if self._temp:
-            os.fsync(self.stream.fileno())
-            self.stream.close()
-            os.replace(self._temp, self._final)  # complete output appears at once
-            self._temp = None
+        if self._owner is not None:
+            owner, self._owner = self._owner, None
+            owner.close()  # complete output appears at once
 
     def abort(self) -> None:
-        if self._temp:
-            self.stream.close()
-            os.unlink(self._temp)
-            self._temp = None
+        if self._owner is not None:
+            owner, self._owner = self._owner, None
+            owner.__exit__(RuntimeError, RuntimeError("aborted"), None)  # the temp file is removed
 
 
 class _Json(_Sink):
@@ -143,7 +106,7 @@ class _Table(_Sink):
                 self.stream.write(f"{result.path}  {reftype:<16} {old} -> {new}\n")
             return
         for reftype, answer in sorted(result.answers.items()):
-            if answer == "NOT FOUND n/a" and not self.verbose:
+            if answer == NOT_FOUND_NA and not self.verbose:
                 continue
             self.stream.write(f"{result.path}  {reftype:<16} {_plain(answer)}\n")
 
@@ -159,8 +122,7 @@ _SINKS = {"json": _Json, "jsonl": _JsonLines, "csv": _Csv, "table": _Table, "non
 def open_sink(fmt: str, output: str | None, *, verbose: bool = False, affected: bool = False) -> _Sink:
     """A sink writing ``fmt`` to ``output`` (temp file + rename) or to stdout."""
     if output is None:
-        return _SINKS[fmt](sys.stdout, verbose, affected, None, None)
-    directory = os.path.dirname(os.path.abspath(output))
-    fd, temp = tempfile.mkstemp(prefix=os.path.basename(output) + ".part-", dir=directory)
-    stream = io.open(fd, "w", encoding="utf-8", newline="")
-    return _SINKS[fmt](stream, verbose, affected, output, temp)
+        return _SINKS[fmt](sys.stdout, verbose, affected, None)
+    owner = contextlib.ExitStack()
+    stream = owner.enter_context(atomic_output(output, "w", encoding="utf-8", newline=""))
+    return _SINKS[fmt](stream, verbose, affected, owner)

@@ -64,8 +64,7 @@ def _progress(items: list):
 
 def run_certify(args: argparse.Namespace) -> int:
     from ..errors import CrdsError
-    from ..rules.certify import certify_mapping
-    from ..rules.inspect import MappingStore
+    from ..fetch.mapping_files import FileMappingStore, certify_mapping_file
 
     cfg = load_config(args)
     names = [Path(m).name for m in args.mappings] + list(args.contexts or [])
@@ -89,13 +88,13 @@ def run_certify(args: argparse.Namespace) -> int:
         dirs = tuple(dict.fromkeys((beside, store.mapping_dir)))
         return lambda name: any((d / name).is_file() for d in dirs)
 
-    header_stores: dict[Path, MappingStore] = {}
+    header_stores: dict[Path, FileMappingStore] = {}
 
     def header_reader(beside: Path):
         def read(name: str) -> dict | None:
             for directory in dict.fromkeys((beside, store.mapping_dir)):
                 if (directory / name).is_file():
-                    reader = header_stores.setdefault(directory, MappingStore(directory, verify_checksum=False))
+                    reader = header_stores.setdefault(directory, FileMappingStore(directory, verify_checksum=False))
                     try:
                         return reader.load(name).header
                     except CrdsError:
@@ -106,7 +105,7 @@ def run_certify(args: argparse.Namespace) -> int:
     reference_exists = reference_locator(cfg, obs) if args.check_references else None
     report: dict[str, list[str]] = {}
     for path in _progress(paths):
-        problems = certify_mapping(path, mapping_exists=mapping_locator(path.parent),
+        problems = certify_mapping_file(path, mapping_exists=mapping_locator(path.parent),
                                    reference_exists=reference_exists, child_header=header_reader(path.parent))
         report[str(path)] = [str(p) for p in problems]
         if not args.json:

@@ -43,11 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _side(cfg, obs: str, spec: str):
     """(store, name) for one side: a file path uses its own directory for nested mappings."""
-    from ..rules.inspect import MappingStore
+    from ..fetch.mapping_files import FileMappingStore
 
     path = Path(spec)
     if path.is_file():
-        return MappingStore(path.parent, verify_checksum=False), path.name
+        return FileMappingStore(path.parent, verify_checksum=False), path.name
     return mapping_store(cfg, obs), resolve_mapping_specs(cfg, obs, [spec])[0]  # hst-operational too
 
 

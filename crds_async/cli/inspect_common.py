@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 
 from ..config import OBSERVATORIES, Config, config_from_env
 from ..errors import ConfigError
-from ..rules.contexts import is_mapping_name, observatory_of_spec, read_server_config, resolve_context
+from ..fetch.server_config import read_server_config
+from ..rules.contexts import is_mapping_name, observatory_of_spec, resolve_context
 
 __all__ = [
     "add_observatory_arg",
@@ -86,10 +87,10 @@ def resolve_mapping_specs(cfg: Config, observatory: str, specs: Sequence[str] | 
 
 
 def mapping_store(cfg: Config, observatory: str):
-    """A :class:`~crds_async.rules.inspect.MappingStore` over the cache's mappings."""
-    from ..rules.inspect import MappingStore
+    """A :class:`~crds_async.fetch.mapping_files.FileMappingStore` over the cache's mappings."""
+    from ..fetch.mapping_files import FileMappingStore
 
-    return MappingStore(cfg.mapping_dir(observatory), verify_checksum=not cfg.ignore_mapping_checksum)
+    return FileMappingStore(cfg.mapping_dir(observatory), verify_checksum=not cfg.ignore_mapping_checksum)
 
 
 def print_json(value: object) -> None:

@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from .. import __version__
+    from .._version import __version__
 
     if not any((args.version, args.config, args.status, args.operational_context, args.mappings,
                 args.references, args.cat, args.dataset_headers)):
@@ -118,7 +118,7 @@ def _list_config(cfg, names, as_json: bool) -> None:
 
 
 def _list_status(cfg, names, as_json: bool) -> None:
-    from .. import __version__
+    from .._version import __version__
 
     obs = _observatory_or_none(cfg, names)
     status: dict[str, object] = {
@@ -136,7 +136,7 @@ def _list_status(cfg, names, as_json: bool) -> None:
             status["Effective Context"] = resolve_mapping_specs(cfg, obs, None)[0]
         except CrdsError as exc:
             status["Effective Context"] = f"unresolved: {exc}"
-        from ..rules.contexts import read_server_config
+        from ..fetch.server_config import read_server_config
 
         try:
             status["Last Synced"] = read_server_config(cfg.config_dir(obs)).get("last_synced", "unknown")
@@ -220,34 +220,22 @@ def _cat_files(cfg, names, files) -> int:
     return status
 
 
-def rules_view(cfg, raw: dict[str, str], file_format: str, context_specs,
-               observatory: str | None) -> dict[str, object]:
-    """The parameters the rules see for one dataset (the reference's ``get_minimum_header``).
-
-    ``raw`` is the dataset's merged header (``headers.read_header``); it is completed as
-    the reference's reader does, conditioned, renamed to the rules' vocabulary, then cut
-    down to the keywords the instrument's rules use (missing ones ``UNDEFINED``).
-    """
-    from ..instruments import context_instrument, dataset_header, header_instrument, personality
+def rules_view(cfg, path, context_specs, observatory: str | None) -> dict[str, object]:
+    """The parameters the rules see for one dataset file (the reference's ``get_minimum_header``):
+    its header completed as the reference's reader does, conditioned, renamed to the rules'
+    vocabulary, cut down to the keywords the instrument's rules use (missing ones ``UNDEFINED``)."""
+    from ..engine import dataset_parameters, get_evaluator
+    from ..instruments import header_instrument
     from ..instruments.common import observatory_of_instrument
-    from ..rules.conditioning import condition_header
-    from ..rules.inspect import minimize_header, required_parkeys
 
-    header = dataset_header(raw, file_format)
+    parameters = dataset_parameters(path)
     if observatory is None:
-        named = header_instrument(header)
+        named = header_instrument(parameters)
         observatory = observatory_of_instrument(named) if named else None
     obs = observatory or pick_observatory(cfg, list(context_specs or []))
     context = resolve_mapping_specs(cfg, obs, context_specs)[0]
-    store = mapping_store(cfg, obs)
-    pmap = store.load(context)
-    personal = personality(obs)
-    conditioned = personal.to_parkeys(condition_header(personal.input_parameters(header)))
-    instrument_key = str(pmap.header["parkey"][0])
-    instruments = {str(k).lower(): v for k, v in pmap.selector.items()}
-    instrument = context_instrument(conditioned, instrument_key, context, instruments)
-    keys = required_parkeys(store, instruments[instrument]) + [instrument_key]
-    return {"context": context, "instrument": instrument, "parameters": minimize_header(conditioned, keys)}
+    imap, minimized = get_evaluator(context, cfg, obs).minimized(parameters)
+    return {"context": context, "instrument": imap.instrument, "parameters": minimized}
 
 
 def _dataset_headers(cfg, args) -> int:
@@ -256,12 +244,7 @@ def _dataset_headers(cfg, args) -> int:
     out: dict[str, object] = {}
     for name in args.dataset_headers:
         try:
-            from ..headers import read_header
-
-            path = Path(name)
-            file_format = "ASDF" if path.suffix.lower() == ".asdf" else "FITS"
-            view = rules_view(cfg, read_header(path), file_format, args.contexts,
-                              args.observatory or cfg.observatory)
+            view = rules_view(cfg, name, args.contexts, args.observatory or cfg.observatory)
         except CrdsError as exc:
             print(f"crds-batch list: error: {exc}", file=sys.stderr)
             status = EXIT_PROBLEMS

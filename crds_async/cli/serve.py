@@ -46,7 +46,10 @@ def run_serve_command(args: argparse.Namespace) -> int:
                            rpc=args.fault_rpc, seed=args.seed)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    from ..engine.datasets import header_answers
+
     server = CrdsServer(args.cache, args.observatory, faults)
+    server.answer = header_answers(server.cfg)
 
     async def main() -> int:
         runner = await run_server(server, args.host, args.port)

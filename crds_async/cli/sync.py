@@ -68,6 +68,12 @@ def run_sync_command(args: argparse.Namespace) -> int:
         purge_references=args.purge_references, organize=args.organize, dry_run=args.dry_run, jobs=args.jobs,
         stall_seconds=args.stall_seconds,
     )
+    if args.dataset_files:
+        from functools import partial
+
+        from ..engine.datasets import references_of_datasets
+
+        options.dataset_references = partial(references_of_datasets, cfg)
 
     async def main() -> int:
         observatory = args.observatory or await sync_observatory(cfg, options)

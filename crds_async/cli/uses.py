@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 from pathlib import Path
 
+from ..atomic import atomic_write
 from .inspect_common import (
     add_observatory_arg,
     load_config,
@@ -93,14 +93,7 @@ def _write_saved(path: Path, entries: dict[str, dict], verify: bool) -> None:
     payload = json.dumps({"version": INDEX_VERSION, "verify_checksum": verify, "names": list(table),
                           "files": files}, separators=(",", ":"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f"{path.name}.part-{secrets.token_hex(4)}")
-    try:
-        part.write_text(payload, encoding="utf-8")
-        if part.read_text(encoding="utf-8") != payload:
-            raise OSError("index readback differs")
-        os.replace(part, path)
-    finally:
-        part.unlink(missing_ok=True)
+    atomic_write(path, payload)
 
 
 def whole_cache_index(cfg, obs: str, store):

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import aiohttp
 
-from .. import __version__
+from .._version import __version__
 from ..config import Config
 from ..errors import FetchError, FetchTimeout, ServiceError, UnsafeNameError
 from .names import check_name

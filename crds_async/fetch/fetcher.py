@@ -17,7 +17,7 @@ import aiohttp
 
 from ..config import Config
 from ..errors import ConfigError, FetchError
-from ..rules.contexts import read_server_config
+from .server_config import read_server_config
 from .client import CrdsClient, default_server_url
 from .download import Downloader, DownloadReport, RemoteFile, remote_file
 from .layout import cache_path, find_cached, subdir_mode

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..config import Config
 from ..errors import ConfigError
 from .names import check_name, file_kind
@@ -47,14 +47,9 @@ _AUTO_FLAT_THRESHOLD = 20
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a unique temp file beside it and ``os.replace``."""
+    """Write ``text`` to ``path`` (its directory made first) through :func:`crds_async.atomic.atomic_write`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, text)
 
 
 def subdir_mode(cfg: Config, observatory: str) -> str:

@@ -22,12 +22,13 @@ from aiohttp import web
 
 from ..config import OBSERVATORIES, Config
 from ..errors import CrdsError, UnsafeNameError
-from ..rules.contexts import read_server_config, resolve_context
+from ..rules.contexts import resolve_context
 from .catalogue import Catalogue
 from .client import crds_encode
 from .closure import RulesView
 from .faults import FaultPlan, TokenBucket
 from .names import check_name, file_kind
+from .server_config import read_server_config
 
 __all__ = ["CrdsServer", "make_app", "run_server"]
 
@@ -53,9 +54,14 @@ class CrdsServer:
     observatory : str, optional
         The observatory ``get_server_info`` describes; default: ``hst`` if served, else the first.
     faults : FaultPlan, optional
+    answer : callable, optional
+        ``(observatory, context, header, reftypes) -> {reftype: answer}``: best references
+        for ``get_best_references*`` (``crds_async.engine.datasets.header_answers``); without
+        it those methods answer an error.
     """
 
-    def __init__(self, cache: Path, observatory: str | None = None, faults: FaultPlan | None = None) -> None:
+    def __init__(self, cache: Path, observatory: str | None = None, faults: FaultPlan | None = None,
+                 answer: Callable | None = None) -> None:
         self.cache = Path(cache).resolve()
         # readonly_cache: nothing in the served tree is written but the catalogue file.
         self.cfg = Config(cache_roots=(("CRDS_PATH", str(self.cache)),), mode="local", readonly_cache=True)
@@ -67,6 +73,7 @@ class CrdsServer:
         self.observatory = observatory or ("hst" if "hst" in served else served[0])
         self.observatories = served
         self.faults = faults or FaultPlan()
+        self.answer = answer
         self.bucket = TokenBucket(self.faults.bandwidth)
         self.catalogues = {o: Catalogue(self.cfg, o) for o in served}
         self.server_configs = {o: read_server_config(self.cfg.config_dir(o)) for o in served}
@@ -207,16 +214,13 @@ class CrdsServer:
         return await asyncio.to_thread(self._evaluate, obs, pmap, header_map, reftypes, True)
 
     def _evaluate(self, obs: str, pmap: str, headers: dict, reftypes: object, by_id: bool = False) -> dict:
-        from ..api import get_evaluator
-        from ..instruments import bestrefs_parameters, dataset_header
-
-        evaluator = get_evaluator(pmap, self.cfg, obs)  # loaded once per context, then cached
+        if self.answer is None:
+            raise RpcError("this server computes no best references")
         types = [str(t) for t in reftypes] if isinstance(reftypes, list) else None
         results = {}
         for key, header in headers.items():
             try:
-                parameters = bestrefs_parameters(dataset_header({str(k): str(v) for k, v in header.items()}))
-                results[key] = evaluator.evaluate(parameters, types)
+                results[key] = self.answer(obs, pmap, header, types)  # contexts loaded once, then kept
             except CrdsError as exc:
                 if not by_id:
                     raise RpcError(str(exc)) from None

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import pprint
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,9 @@ class SyncOptions:
     jobs: int = 8
     progress: bool | None = None
     stall_seconds: float = 60.0
+    #: ``(observatory, contexts, dataset files, report(error line)) -> reference names`` for
+    #: ``dataset_files`` (``crds_async.engine.datasets.references_of_datasets`` bound to a configuration)
+    dataset_references: Callable[[str, list[str], list[str], Callable[[str], None]], set[str]] | None = None
 
 
 @dataclass
@@ -119,32 +123,13 @@ def _delete(path: Path, result: SyncResult) -> None:
         result.error(f"{path}: cannot remove: {exc.strerror or exc}")
 
 
-def _dataset_references(cfg: Config, observatory: str, contexts: list[str], datasets: list[str],
+def _dataset_references(options: "SyncOptions", observatory: str, contexts: list[str],
                         result: SyncResult) -> set[str]:
-    """Best references of dataset files under each context (the reference's ``--dataset-files``)."""
-    try:
-        from ..headers import read_header
-    except ImportError:
-        raise ConfigError("--dataset-files needs crds_async.headers.read_header, "
-                          "which this build does not have") from None
-    from ..api import get_evaluator
-    from ..instruments import bestrefs_parameters, dataset_header
-
-    names: set[str] = set()
-    for context in contexts:
-        evaluator = get_evaluator(context, cfg, observatory)
-        for dataset in datasets:
-            try:
-                raw = read_header(dataset)
-                file_format = "ASDF" if str(dataset).endswith(".asdf") else "FITS"
-                answers = evaluator.evaluate(bestrefs_parameters(dataset_header(raw, file_format)))
-            except CrdsError as exc:  # one bad dataset must not stop the sync
-                result.error(f"{dataset}: cannot compute best references under {context}: {exc}")
-                continue
-            for value in answers.values():
-                members = value if isinstance(value, tuple) else value.values() if isinstance(value, dict) else (value,)
-                names.update(str(m) for m in members if not str(m).startswith("NOT FOUND")
-                             and str(m).upper() not in ("N/A", "UNDEFINED"))
+    """Best references of the dataset files under each context (the reference's ``--dataset-files``),
+    from ``options.dataset_references`` (the engine's; this package evaluates nothing)."""
+    if options.dataset_references is None:
+        raise ConfigError("--dataset-files needs a best-references function (SyncOptions.dataset_references)")
+    names = options.dataset_references(observatory, contexts, options.dataset_files, result.error)
     return {check_name(n, where="best references", kinds=("references",)) for n in names}
 
 
@@ -285,8 +270,7 @@ async def run_sync(cfg: Config, observatory: str, options: SyncOptions) -> SyncR
         references: set[str] = set()
         if contexts and (options.fetch_references or options.purge_references):
             if options.dataset_files:
-                references = await asyncio.to_thread(
-                    _dataset_references, cfg, observatory, contexts, options.dataset_files, result)
+                references = await asyncio.to_thread(_dataset_references, options, observatory, contexts, result)
             else:
                 mapdir = cfg.mapping_dir(observatory)
                 local_rules = all((mapdir / m).is_file() for m in mappings)

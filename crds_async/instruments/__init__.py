@@ -22,6 +22,9 @@ Contexts
     ``INSTRUMENT_KEYWORDS``; ``context_instrument(header, instrument_key, context_name)``
         The lower-case instrument a pmap evaluates a header with (``wfii`` -> ``wfpc2``),
         with the reference's error texts.
+    ``rules_personality(observatory)``
+        The :class:`crds_async.rules.personality.Personality` the rules core is handed:
+        renaming, hooks, the do-not-reprocess rule, extra parameters.
 
 Per observatory: ``personality("hst" | "jwst" | "roman")`` returns a module with
     ``OBSERVATORY``, ``INSTRUMENTS``, ``FILEKINDS``, ``USEAFTER_KEYWORDS``, ``EXTRA_KEYS``;
@@ -41,6 +44,10 @@ import importlib
 from collections.abc import Mapping
 from types import ModuleType
 
+from crds_async.rules.personality import Personality
+from crds_async.rules.personality import context_instrument as _context_instrument
+
+from crds_async.config import OBSERVATORIES
 from crds_async.errors import UnknownInstrumentError
 from crds_async.instruments.common import (
     INSTRUMENT_FIXERS,
@@ -52,7 +59,7 @@ from crds_async.instruments.common import (
 )
 
 __all__ = [
-    "OBSERVATORIES",
+    "PERSONAL_OBSERVATORIES",
     "INSTRUMENT_KEYWORDS",
     "INSTRUMENT_FIXERS",
     "personality",
@@ -62,15 +69,18 @@ __all__ = [
     "observatory_of_instrument",
     "fix_instrument",
     "context_instrument",
+    "rules_personality",
 ]
 
-OBSERVATORIES = ("hst", "jwst", "roman")
+#: The observatories with a personality module (the test observatory has none).
+PERSONAL_OBSERVATORIES = tuple(o for o in OBSERVATORIES if o != "tobs")
 
 
 def personality(observatory: str) -> ModuleType:
     """The personality module of ``observatory`` (``crds_async.instruments.hst`` etc.)."""
-    if observatory not in OBSERVATORIES:
-        raise ValueError(f"unknown observatory {observatory!r}; expected one of {', '.join(OBSERVATORIES)}")
+    if observatory not in PERSONAL_OBSERVATORIES:
+        raise ValueError(f"unknown observatory {observatory!r}; "
+                         f"expected one of {', '.join(PERSONAL_OBSERVATORIES)}")
     return importlib.import_module(f"crds_async.instruments.{observatory}")
 
 
@@ -121,35 +131,55 @@ def bestrefs_parameters(header: Mapping[str, str]) -> dict[str, str]:
 
 def context_instrument(header: Mapping[str, str], instrument_key: str, context_name: str,
                        known: Mapping[str, object] | None = None) -> str:
-    """The lower-case instrument a context evaluates ``header`` with.
+    """The lower-case instrument a context evaluates ``header`` with (UnknownInstrumentError).
 
-    Parameters
-    ----------
-    header : Mapping[str, str]
-        Conditioned dataset parameters.
-    instrument_key : str
-        The pmap's ``instrument_key`` (e.g. ``INSTRUME``, ``META.INSTRUMENT.NAME``); tried
-        upper- and lower-case before :data:`INSTRUMENT_KEYWORDS`.
-    context_name : str
-        For the error text.
-    known : Mapping[str, object], optional
-        The context's instruments (lower case); when given, an instrument not in it raises.
-
-    Raises
-    ------
-    UnknownInstrumentError
-        ``Missing 'INSTRUME' keyword in header for determining instrument.`` or
-        ``Unknown instrument 'foo' for context 'hst_0729.pmap'``.
+    :func:`crds_async.rules.personality.context_instrument` with :data:`INSTRUMENT_KEYWORDS`.
     """
-    for key in (instrument_key.upper(), instrument_key.lower(), *INSTRUMENT_KEYWORDS):
-        value = header.get(key)
-        if value is not None and value.upper() != "UNDEFINED":
-            break
-    else:
-        raise UnknownInstrumentError(
-            f"Missing '{instrument_key}' keyword in header for determining instrument.")
-    instrument = value.upper().lower()
-    instrument = {"wfii": "wfpc2"}.get(instrument, instrument)
-    if known is not None and instrument not in known:
-        raise UnknownInstrumentError(f"Unknown instrument {instrument!r} for context {context_name!r}")
-    return instrument
+    return _context_instrument(header, instrument_key, context_name, known, INSTRUMENT_KEYWORDS)
+
+
+class _ObservatoryPersonality(Personality):
+    """An observatory's :class:`Personality`, from its personality module."""
+
+    def __init__(self, observatory: str) -> None:
+        module = personality(observatory)
+        self.observatory = observatory
+        self.instrument_keywords = INSTRUMENT_KEYWORDS
+        self.extra_keys = tuple(module.EXTRA_KEYS)
+        self.input_parameters = module.input_parameters
+        self.to_parkeys = module.to_parkeys
+        if observatory == "hst":
+            from crds_async.instruments import hst_hooks
+
+            self._hooks = hst_hooks
+            self.is_do_not_reprocess = hst_hooks.is_dnr_dataset
+            self.do_not_reprocess_keys = hst_hooks.DNR_KEYWORDS
+        else:
+            self._hooks = None
+
+    def hooks_of(self, instrument, filekind, rmap_hooks):
+        if self._hooks is None:
+            return None, None
+        return (self._hooks.find_hook("precondition_header", instrument, filekind, rmap_hooks),
+                self._hooks.find_hook("fallback_header", instrument, filekind, rmap_hooks))
+
+    def hook_inputs(self, hook):
+        return self._hooks.HOOK_INPUTS.get(hook.__name__) if self._hooks is not None else None
+
+    def date_class(self, thresholds):
+        return self._hooks.exposure_date_class(thresholds)
+
+
+_GENERIC_WITH_KEYWORDS = Personality()
+_GENERIC_WITH_KEYWORDS.instrument_keywords = INSTRUMENT_KEYWORDS
+_PERSONALITIES: dict[str, Personality] = {}
+
+
+def rules_personality(observatory: str) -> Personality:
+    """What the rules core is handed for ``observatory`` (built once; the generic one for ``tobs``)."""
+    found = _PERSONALITIES.get(observatory)
+    if found is None:
+        found = (_ObservatoryPersonality(observatory) if observatory in PERSONAL_OBSERVATORIES
+                 else _GENERIC_WITH_KEYWORDS)
+        _PERSONALITIES[observatory] = found
+    return found

@@ -15,7 +15,6 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import ChecksumError, CrdsError, MappingSyntaxError
 from .checksum import verify_mapping_checksum
@@ -23,7 +22,7 @@ from .contexts import is_mapping_name
 from .inspect import is_special_value, mapping_kind, parkey_levels
 from .parse import ParsedMapping, SelectorCall, parse_mapping_text
 
-__all__ = ["Problem", "certify_mapping", "REQUIRED_HEADER_KEYS"]
+__all__ = ["Problem", "certify_mapping_text", "REQUIRED_HEADER_KEYS", "MAX_CERTIFY_CHARS"]
 
 REQUIRED_HEADER_KEYS = {
     "pmap": ("mapping", "observatory", "parkey", "name", "derived_from"),
@@ -35,7 +34,7 @@ _CHILD_KIND = {"pmap": "imap", "imap": "rmap"}
 #: A dataset keyword: FITS (``DATE-OBS``), JWST/Roman data model paths (``META.X.Y``).
 _PARKEY = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$")
 _VERSION = re.compile(r"^\d{1,8}(\.\d{1,8}(\.\d{1,8})?)?[A-Za-z0-9_+\-.]{0,128}$")
-_MAX_TEXT = 256 * 1024 * 1024
+MAX_CERTIFY_CHARS = 256 * 1024 * 1024
 #: Keys the reference adds to every JWST rmap's required parkeys.
 _JWST_EXTRA_KEYS = ("META.VISIT.TSOVISIT", "META.INSTRUMENT.LAMP_STATE")
 
@@ -173,19 +172,23 @@ class _SelectorChecker:
                 self.problem("value", f"selection {value!r} is not a file name", None)
 
 
-def certify_mapping(
-    path: Path,
+def certify_mapping_text(
+    text: str,
+    filename: str,
     *,
     mapping_exists: Callable[[str], bool] | None = None,
     reference_exists: Callable[[str, dict], bool] | None = None,
     child_header: Callable[[str], dict | None] | None = None,
 ) -> list[Problem]:
-    """Check one mapping file; an empty list means it is sound.
+    """Check one mapping's text; an empty list means it is sound.
 
     Parameters
     ----------
-    path : Path
-        The mapping file.
+    text : str
+        The mapping file's text (``crds_async.engine.mapping_files.certify_mapping_file``
+        reads it from a file).
+    filename : str
+        Its file name, which says its kind.
     mapping_exists : callable, optional
         ``f(name) -> bool``: is a sub-mapping named by a context present?  Skipped if None.
     reference_exists : callable, optional
@@ -195,17 +198,11 @@ def certify_mapping(
         ``f(name) -> header | None``: the header of a sub-mapping, to check that it
         is for the instrument or reftype it is selected for.  Skipped if None.
     """
-    path = Path(path)
-    filename = path.name
     kind = mapping_kind(filename)
     if kind not in REQUIRED_HEADER_KEYS:
         return [Problem(filename, "syntax", "not a .pmap, .imap or .rmap file name")]
-    try:
-        if path.stat().st_size > _MAX_TEXT:
-            return [Problem(filename, "syntax", "file is too large to be a mapping")]
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [Problem(filename, "syntax", f"cannot read: {exc}")]
+    if len(text) > MAX_CERTIFY_CHARS:
+        return [Problem(filename, "syntax", "file is too large to be a mapping")]
     try:
         parsed = parse_mapping_text(text, filename)
     except MappingSyntaxError as exc:

@@ -1,18 +1,15 @@
 """Context names: literal (``hst_0729.pmap``) and symbolic (``jwst-operational``).
 
 Symbolic names that the cache can answer offline (``-operational``, ``-latest``,
-``-edit``, ``-versions``, bare ``latest``) are resolved from the cached
-``config/<obs>/server_config``; date-based names need a server and raise a
-:class:`ConfigError` that says so.  Pure: the server_config dict is passed in.
+``-edit``, ``-versions``, bare ``latest``) are resolved from a server_config
+dict (``crds_async.engine.server_config`` reads the cache's); date-based names
+need a server and raise a :class:`ConfigError` that says so.
 """
 
 from __future__ import annotations
 
-import ast
-import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 from ..errors import ConfigError
 
@@ -20,9 +17,6 @@ __all__ = [
     "is_context_spec",
     "is_mapping_name",
     "observatory_of_spec",
-    "read_server_config",
-    "resolve_cached_context",
-    "cached_server_config",
     "resolve_context",
     "SAFE_MAPPING_NAME",
 ]
@@ -55,63 +49,6 @@ def observatory_of_spec(spec: str) -> str | None:
     if match := _SYMBOLIC.match(spec):
         return match.group("obs")
     return None
-
-
-#: (path, size, mtime) -> parsed server_config: HST's is 2 MB and takes ~20 ms to parse,
-#: and a run needs it more than once (context name, bad files)
-_SERVER_CONFIGS: dict[tuple[str, int, int], dict] = {}
-
-
-def read_server_config(config_dir: Path) -> dict:
-    """Read the cached ``server_config`` (a Python literal written by the client).
-
-    ``ast.literal_eval`` only: never executes anything from the file.  Parsed once per
-    version of the file in a process; the dict returned is shared, so callers only read it.
-    """
-    path = Path(config_dir) / "server_config"
-    try:
-        with open(path, encoding="utf-8") as handle:
-            info = os.fstat(handle.fileno())
-            key = (str(path), info.st_size, info.st_mtime_ns)
-            found = _SERVER_CONFIGS.get(key)
-            if found is not None:
-                return found
-            text = handle.read()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the cached server configuration ({exc.strerror})") from None
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-        raise ConfigError(f"{path}: not a valid server configuration literal ({exc.__class__.__name__})") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: server configuration is not a dict")
-    if len(_SERVER_CONFIGS) >= 8:
-        _SERVER_CONFIGS.clear()
-    _SERVER_CONFIGS[key] = value
-    return value
-
-
-def resolve_cached_context(context: str, config_dir: Path) -> str:
-    """A context name as a literal ``.pmap``, symbolic names resolved from the cache's server_config.
-
-    Raises
-    ------
-    ConfigError
-        A symbolic name and no server_config in ``config_dir`` (no cache there, most
-        likely: the message says where it looked and what to do), or a name it cannot resolve.
-    """
-    if context.endswith(".pmap"):
-        return resolve_context(context, {})
-    path = Path(config_dir) / "server_config"
-    if not path.exists():
-        raise ConfigError(f"{context!r} is resolved from {path}, which does not exist: "
-                          "set CRDS_PATH to a CRDS cache, or name a .pmap")
-    return resolve_context(context, read_server_config(config_dir))
-
-
-def cached_server_config(config_dir: Path) -> dict:
-    """The cache's server_config (:func:`read_server_config`), or ``{}`` if the cache has none."""
-    return read_server_config(config_dir) if (Path(config_dir) / "server_config").exists() else {}
 
 
 def _latest(server_config: Mapping) -> str:

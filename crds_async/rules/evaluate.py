@@ -13,19 +13,16 @@ import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 
-from ..config import Config
 from ..errors import BadReferenceError, BadRulesError, ExpressionError
-from ..instruments import INSTRUMENT_KEYWORDS, context_instrument, personality
-from ..instruments.hst_hooks import DNR_KEYWORDS, HOOK_INPUTS, exposure_date_class, find_hook, is_dnr_dataset
 from .conditioning import SCALAR_TYPES, ConditionedValues, condition_value
-from .model import NA_VALUES, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
+from .model import NA_VALUES, NOT_FOUND_NA, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
+from .personality import GENERIC, Personality
 from .relevance import apply_parkey_relevance, with_aliases
 from .plans import OMITTED, SLOW, ConstantPlan, InstrumentPlan, RmapPlan, dataset_date, leaf_answer, plan_for
 
 __all__ = ["Evaluator", "NOT_FOUND_NA"]
 
 log = logging.getLogger(__name__)
-NOT_FOUND_NA = "NOT FOUND n/a"
 #: entries of the small memos: header key orders (one per kind of dataset file, typically), and
 #: lists of requested types
 _MEMO_LIMIT = 1024
@@ -39,9 +36,9 @@ class _Omitted(Exception):
     """The type is left out of the answer."""
 
 
-def _date_classes(inputs) -> tuple:
+def _date_classes(inputs, personality: Personality) -> tuple:
     """A hook's derived memo-key parts: the side of its date thresholds an exposure starts on."""
-    return (exposure_date_class(inputs.thresholds),) if inputs and inputs.thresholds else ()
+    return (personality.date_class(inputs.thresholds),) if inputs and inputs.thresholds else ()
 
 
 class _Recipes(dict):
@@ -65,8 +62,8 @@ class _Recipes(dict):
         evaluator = self.evaluator
         context = evaluator.context
         try:
-            instrument = context_instrument({context.instrument_key: value}, context.instrument_key, context.name,
-                                            context.instrument_names)
+            instrument = evaluator.personality.context_instrument(
+                {context.instrument_key: value}, context.instrument_key, context.name, context.instrument_names)
             imap = context.instrument(instrument)
         except Exception:  # noqa: BLE001 - the general path raises it, with its text
             return None
@@ -89,25 +86,30 @@ class Evaluator:
     Parameters
     ----------
     context : Context
-        From :func:`crds_async.rules.load_context`.
-    cfg : Config
-        For ``allow_bad_rules`` / ``allow_bad_references``.
+        A built context (:func:`crds_async.rules.model.build_context`).
+    personality : Personality
+        What differs by the context's observatory (``crds_async.instruments.rules_personality``);
+        default: the generic observatory.
+    allow_bad_rules, allow_bad_references : bool
+        :meth:`check_bad_files` lets such rules / references pass.
     use_plans : bool
         Answer from memoised plans (:mod:`.plans`) wherever they apply; False
         walks the selector trees for every type (the reference's way, and what
         the tests compare the plans with).
     """
 
-    def __init__(self, context: Context, cfg: Config | None = None, *, use_plans: bool = True):
+    def __init__(self, context: Context, personality: Personality | None = None, *,
+                 allow_bad_rules: bool = False, allow_bad_references: bool = False, use_plans: bool = True):
         self.context = context
         self.use_plans = use_plans
-        self.cfg = cfg or Config()
+        self.allow_bad_rules = allow_bad_rules
+        self.allow_bad_references = allow_bad_references
         self.observatory = context.observatory
-        self._personality = personality(context.observatory) if context.observatory != "tobs" else None
+        self.personality = personality or GENERIC
         self._hooks: dict[str, tuple] = {}
         # Only these parameters can influence an answer: conditioning and renaming the
         # other (often hundreds of) header keywords of every dataset would be wasted work.
-        self._wanted = {context.instrument_key.upper(), *INSTRUMENT_KEYWORDS}
+        self._wanted = {context.instrument_key.upper(), *self.personality.instrument_keywords}
         for imap in context.instruments.values():
             self._wanted.update(k.upper() for k in imap.required_parkeys)
         self._target_of: dict[str, str] = {}
@@ -129,11 +131,9 @@ class Evaluator:
 
     def _target(self, key: str) -> str:
         """The parameter name a header key becomes (JWST FITS -> META, Roman META -> ROMAN.META)."""
-        if self._personality is None:
-            return key.upper()
-        renamed = self._personality.input_parameters({key: None})
+        renamed = self.personality.input_parameters({key: None})
         conditioned = {k.upper(): v for k, v in renamed.items()}
-        return next(iter(self._personality.to_parkeys(conditioned)))
+        return next(iter(self.personality.to_parkeys(conditioned)))
 
     def parameters(self, header: Mapping[str, object], *, fast: bool = True) -> dict[str, str]:
         """Conditioned, renamed parameters the rules can use (before minimising).
@@ -183,8 +183,8 @@ class Evaluator:
 
     def instrument_of(self, header: Mapping[str, object]) -> str:
         """Lower-case instrument of ``header`` in this context (UnknownInstrumentError)."""
-        return context_instrument(self.parameters(header), self.context.instrument_key, self.context.name,
-                                  self.context.instrument_names)
+        return self.personality.context_instrument(self.parameters(header), self.context.instrument_key,
+                                                   self.context.name, self.context.instrument_names)
 
     def minimized(self, header: Mapping[str, object], *, fast: bool = True) -> tuple[InstrumentMapping, dict]:
         """The instrument mapping and the parameters the rules see (missing -> UNDEFINED)."""
@@ -209,8 +209,8 @@ class Evaluator:
                 minimized.update(zip(keys, map(conditioned.__getitem__, map(header.__getitem__, sources))))
                 return imap, minimized
         params = self.parameters(header, fast=fast)
-        instrument = context_instrument(params, self.context.instrument_key, self.context.name,
-                                        self.context.instrument_names)
+        instrument = self.personality.context_instrument(params, self.context.instrument_key, self.context.name,
+                                                         self.context.instrument_names)
         imap = self.context.instrument(instrument)
         get = params.get
         return imap, {k: get(lower, get(upper, "UNDEFINED")) for k, lower, upper in self._minimized_names(imap)}
@@ -230,7 +230,8 @@ class Evaluator:
         """
         pairs = self._layouts.get(layout) or self._layout_pairs(layout)
         source_of = {target: source for source, target in pairs}
-        candidates = (self.context.instrument_key.upper(), self.context.instrument_key.lower(), *INSTRUMENT_KEYWORDS)
+        candidates = (self.context.instrument_key.upper(), self.context.instrument_key.lower(),
+                      *self.personality.instrument_keywords)
         instrument_sources = [source_of[target] for target in candidates if target in source_of]
         if len(self._programs) >= _MEMO_LIMIT:
             self._programs.clear()
@@ -339,19 +340,19 @@ class Evaluator:
             elif reftype in imap.rmaps:
                 rmap = imap.rmaps[reftype]
                 precondition, fallback = self._hooks_of(rmap)
-                hst = self.observatory == "hst"
+                personal = self.personality
                 # a precondition hook joins the plan if what it reads is declared
-                inputs = HOOK_INPUTS.get(precondition.__name__) if precondition is not None else None
-                retry_inputs = HOOK_INPUTS.get(fallback.__name__) if fallback is not None else None
+                inputs = personal.hook_inputs(precondition) if precondition is not None else None
+                retry_inputs = personal.hook_inputs(fallback) if fallback is not None else None
                 plans[reftype] = plan_for(rmap, keys, precondition=precondition,
                                           precondition_keys=inputs.keys if inputs else None,
-                                          precondition_derived=_date_classes(inputs),
+                                          precondition_derived=_date_classes(inputs, personal),
                                           fallback=fallback is not None,
-                                          do_not_reprocess=is_dnr_dataset if hst else None,
-                                          do_not_reprocess_keys=DNR_KEYWORDS if hst else (),
+                                          do_not_reprocess=personal.is_do_not_reprocess,
+                                          do_not_reprocess_keys=personal.do_not_reprocess_keys,
                                           retry=self._second_lookup(rmap, fallback) if retry_inputs else None,
                                           retry_keys=retry_inputs.keys if retry_inputs else None,
-                                          retry_derived=_date_classes(retry_inputs))
+                                          retry_derived=_date_classes(retry_inputs, personal))
         self._plans[imap.name] = plans
         return plans
 
@@ -369,11 +370,11 @@ class Evaluator:
         imap = self.context.instruments.get(instrument)
         names = set(imap.mapping_names()) if imap else {self.context.name}
         hits = sorted(names & bad)
-        if hits and not self.cfg.allow_bad_rules:
+        if hits and not self.allow_bad_rules:
             raise BadRulesError(f"Final context {self.context.name!r} is marked as scientifically invalid "
                                 f"based on: {hits!r}")
         for reftype, answer in result.items():
-            if isinstance(answer, str) and answer.rsplit("/", 1)[-1] in bad and not self.cfg.allow_bad_references:
+            if isinstance(answer, str) and answer.rsplit("/", 1)[-1] in bad and not self.allow_bad_references:
                 raise BadReferenceError(f"Recommended reference {answer.rsplit('/', 1)[-1]!r} of type "
                                         f"{reftype!r} is designated scientifically invalid.")
 
@@ -399,12 +400,7 @@ class Evaluator:
     def _hooks_of(self, rmap: ReferenceMapping) -> tuple:
         hooks = self._hooks.get(rmap.name)
         if hooks is None:
-            if self.observatory == "hst":
-                rmap_hooks = rmap.header.get("hooks")
-                hooks = (find_hook("precondition_header", rmap.instrument, rmap.filekind, rmap_hooks),
-                         find_hook("fallback_header", rmap.instrument, rmap.filekind, rmap_hooks))
-            else:
-                hooks = (None, None)
+            hooks = self.personality.hooks_of(rmap.instrument, rmap.filekind, rmap.header.get("hooks"))
             self._hooks[rmap.name] = hooks
         return hooks
 
@@ -436,7 +432,8 @@ class Evaluator:
         try:
             best = rmap.selector.choose(header)
         except Exception as first_failure:
-            if self.observatory == "hst" and is_dnr_dataset(header):
+            do_not_reprocess = self.personality.is_do_not_reprocess
+            if do_not_reprocess is not None and do_not_reprocess(header):
                 raise _Irrelevant from first_failure
             retry = fallback(header_in) if fallback else None
             try:
@@ -452,5 +449,5 @@ class Evaluator:
         return leaf_answer(best)  # N/A and OMIT leaves, as the plans read them
 
     def _rmap_minimized(self, rmap: ReferenceMapping, header: Mapping[str, str]) -> dict[str, str]:
-        params = self._personality.to_parkeys(header) if self._personality else dict(header)
+        params = self.personality.to_parkeys(header)
         return {k: params.get(k.lower(), params.get(k.upper(), "UNDEFINED")) for k in rmap.required_parkeys}

@@ -45,7 +45,7 @@ class Expression:
         self.constant = constant
 
     def __reduce__(self):
-        # closures do not pickle: a compiled context stores the text and recompiles it
+        # closures cannot be serialized: a compiled context stores the text and recompiles it
         return (compile_expression, self._origin)
 
     def evaluate(self, names: Mapping[str, object]) -> object:

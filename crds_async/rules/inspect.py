@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import CrdsError, RulesError
 from .contexts import is_mapping_name
-from .parse import ParsedMapping, SelectorCall, load_mapping_file
+from .parse import ParsedMapping, SelectorCall, parse_checked_mapping
 
 __all__ = [
     "SPECIAL_VALUES",
@@ -52,43 +51,38 @@ def mapping_kind(name: str) -> str:
 
 
 class MappingStore:
-    """Parsed mappings of one cache directory, loaded on demand and kept.
+    """Parsed mappings by name, loaded on demand and kept.
+
+    Pure: a subclass says where the text comes from (:meth:`read_text`, :meth:`all_names`);
+    ``crds_async.engine.mapping_files.FileMappingStore`` reads a cache directory.
 
     Parameters
     ----------
-    mapping_dir : Path
-        Directory holding the observatory's ``.pmap/.imap/.rmap`` files.
     verify_checksum : bool
         Check each file's ``sha1sum`` header while loading.
     """
 
-    def __init__(self, mapping_dir: Path, *, verify_checksum: bool = True) -> None:
-        self.mapping_dir = Path(mapping_dir)
+    def __init__(self, *, verify_checksum: bool = True) -> None:
         self.verify_checksum = verify_checksum
         self._parsed: dict[str, ParsedMapping] = {}
 
-    def path(self, name: str) -> Path:
-        """Cache path of mapping ``name``; rejects anything but a plain mapping file name."""
-        if not is_mapping_name(name):
-            raise RulesError(f"{name!r} is not a plain mapping file name (.pmap/.imap/.rmap)")
-        return self.mapping_dir / name
+    def read_text(self, name: str) -> str:
+        """The text of mapping ``name`` (RulesError naming it if there is none)."""
+        raise NotImplementedError
+
+    def all_names(self) -> list[str]:
+        """Every mapping name the store holds, sorted."""
+        raise NotImplementedError
 
     def load(self, name: str) -> ParsedMapping:
         """The parsed mapping ``name`` (RulesError naming the file if it cannot be loaded)."""
         parsed = self._parsed.get(name)
         if parsed is None:
-            path = self.path(name)
-            if not path.is_file():
-                raise RulesError(f"{path}: mapping not found in the cache")
-            parsed = load_mapping_file(path, verify_checksum=self.verify_checksum)
+            if not is_mapping_name(name):
+                raise RulesError(f"{name!r} is not a plain mapping file name (.pmap/.imap/.rmap)")
+            parsed = parse_checked_mapping(self.read_text(name), name, verify_checksum=self.verify_checksum)
             self._parsed[name] = parsed
         return parsed
-
-    def all_names(self) -> list[str]:
-        """Every mapping file name in the directory, sorted."""
-        if not self.mapping_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.mapping_dir.iterdir() if is_mapping_name(p.name))
 
     def children(self, name: str) -> list[str]:
         """Mappings one level below ``name`` (imaps of a pmap, rmaps of an imap)."""

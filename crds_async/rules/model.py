@@ -1,37 +1,39 @@
 """The mapping model: context (.pmap) -> instrument mappings (.imap) -> reference mappings (.rmap).
 
-``load_context`` reads a whole context from the cache once (never executing
-anything: see :mod:`.parse`), builds every rmap's selector tree and compiled
-expressions, and keeps per-instrument load errors as values, so that one bad
-rmap fails only the datasets of its instrument (as in the reference, which
-loads an instrument's rmaps when a dataset of that instrument needs them).
+:func:`build_context` turns a parsed context, and the parsed mappings a
+``load`` function hands it by name, into selector trees and compiled
+expressions (nothing is executed: see :mod:`.parse`).  It reads no files
+itself: ``crds_async.engine.loader`` gives it the cache's mappings.  Per-instrument
+errors are kept as values, so that one bad rmap fails only the datasets of its
+instrument (as in the reference, which loads an instrument's rmaps when a
+dataset of that instrument needs them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..config import Config
-from ..errors import ConfigError, RulesError
-from ..instruments import personality
-from .contexts import cached_server_config, is_mapping_name, observatory_of_spec, resolve_cached_context
+from ..errors import RulesError
+from .contexts import is_mapping_name
 from .expressions import Expression, compile_expression
-from .parse import SelectorCall, load_mapping_file
+from .parse import ParsedMapping, SelectorCall
 from .selectors import Selector, build_selector
 
 __all__ = [
     "NA_VALUES",
     "OMIT_VALUES",
+    "NOT_FOUND_NA",
     "ReferenceMapping",
     "InstrumentMapping",
     "Context",
-    "load_context",
-    "load_reference_mapping",
+    "build_context",
+    "build_reference_mapping",
     "header_value",
 ]
 
+#: The answer for a type that does not apply to a dataset (one spelling for the whole project).
+NOT_FOUND_NA = "NOT FOUND n/a"
 NA_VALUES = frozenset({"N/A", "TEMP_N/A", "n/a", "temp_n/a"})
 OMIT_VALUES = frozenset({"OMIT", "TEMP_OMIT", "omit", "temp_n/a"})
 
@@ -132,29 +134,55 @@ class Context:
         return sorted({n for imap in self.instruments.values() for n in imap.reference_names()})
 
 
-def load_reference_mapping(path: Path, observatory: str, *, verify_checksum: bool = True) -> ReferenceMapping:
-    """Load and compile one .rmap (raises :class:`RulesError` naming the file)."""
-    parsed = load_mapping_file(path, verify_checksum=verify_checksum)
+def _parkey_levels(name: str, parkey: object) -> tuple[tuple[str, ...], ...]:
+    if not isinstance(parkey, (tuple, list)):
+        raise RulesError(f"{name}: 'parkey' must be a tuple of parameter names, not {parkey!r}")
+    return tuple(tuple(str(p).upper() for p in (level if isinstance(level, (tuple, list)) else (level,)))
+                 for level in parkey)
+
+
+def _names_tuple(name: str, header: dict, key: str) -> tuple[str, ...]:
+    """A header entry that must be a tuple or list of names (``extra_keys``, ``comment_parkeys``)."""
+    value = header.get(key, ())
+    if not isinstance(value, (tuple, list)):
+        raise RulesError(f"{name}: {key!r} must be a tuple of parameter names, not {value!r}")
+    return tuple(str(k) for k in value)
+
+
+def build_reference_mapping(parsed: ParsedMapping, observatory: str,
+                            extra_keys: tuple[str, ...] = ()) -> ReferenceMapping:
+    """Compile one parsed .rmap (raises :class:`RulesError` naming the file).
+
+    ``extra_keys``: parameters every rmap of the observatory reads besides its own
+    (the personality's ``extra_keys``).
+    """
     header = parsed.header
     name = parsed.filename
     if not isinstance(parsed.selector, SelectorCall):
         raise RulesError(f"{name}: an rmap's selector must be a selector call such as Match({{...}})")
     parkey = header["parkey"]
-    levels = tuple(tuple(str(p).upper() for p in (level if isinstance(level, (tuple, list)) else (level,)))
-                   for level in (parkey if isinstance(parkey, (tuple, list)) else (parkey,)))
-    selector = build_selector(parsed.selector, levels, header, name)
+    levels = _parkey_levels(name, parkey)
+    try:
+        selector = build_selector(parsed.selector, levels, header, name)
+    except RulesError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - odd literals in a rules file are that file's error
+        raise RulesError(f"{name}: cannot build the selector: {exc.__class__.__name__}: {exc}") from None
     switch = str(header_value(header, "reffile_switch", "NONE")).upper()
     required = _flat_parkeys(parkey)
     if switch != "NONE":
         required.append(switch)
-    required += [str(k) for k in header.get("extra_keys", ())]
-    required += list(personality(observatory).EXTRA_KEYS) if observatory in ("hst", "jwst", "roman") else []
+    required += list(_names_tuple(name, header, "extra_keys"))
+    required += list(extra_keys)
     dotted = tuple(required)
     relevance_text = str(header_value(header, "rmap_relevance", "always")).replace("always", "True")
     omit_text = str(header_value(header, "rmap_omit", "False"))
-    parkey_relevance = dict(header.get("parkey_relevance") or {})
-    for comment_key in header.get("comment_parkeys", ()):
-        parkey_relevance[str(comment_key)] = "keep_comments"
+    relevances = header.get("parkey_relevance") or {}
+    if not isinstance(relevances, dict):
+        raise RulesError(f"{name}: 'parkey_relevance' must be a dict of parameter: expression")
+    parkey_relevance = dict(relevances)
+    for comment_key in _names_tuple(name, header, "comment_parkeys"):
+        parkey_relevance[comment_key] = "keep_comments"
     return ReferenceMapping(
         name=name,
         observatory=observatory,
@@ -173,76 +201,79 @@ def load_reference_mapping(path: Path, observatory: str, *, verify_checksum: boo
     )
 
 
-def _load_instrument(path: Path, instrument: str, observatory: str, mapping_dir: Path,
-                     verify: bool) -> InstrumentMapping:
-    parsed = load_mapping_file(path, verify_checksum=verify)
+#: ``load(name) -> ParsedMapping``: how a context's builder is handed its mappings by name
+MappingLoader = Callable[[str], ParsedMapping]
+
+
+def _build_instrument(parsed: ParsedMapping, instrument: str, observatory: str, load: MappingLoader,
+                      extra_keys: tuple[str, ...]) -> InstrumentMapping:
     if not isinstance(parsed.selector, dict):
         raise RulesError(f"{parsed.filename}: an imap's selector must be a dict")
     reftypes = {str(k).lower(): str(v) for k, v in parsed.selector.items()}
     imap = InstrumentMapping(parsed.filename, instrument, parsed.header, reftypes)
+    _parkey_levels(parsed.filename, parsed.header["parkey"])  # the type is checked
     required = {str(p) for p in _flat_parkeys(parsed.header["parkey"])}
-    required |= {str(k) for k in parsed.header.get("extra_keys", ())}
+    required |= set(_names_tuple(parsed.filename, parsed.header, "extra_keys"))
     for reftype, rmap_name in reftypes.items():
         if rmap_name in NA_VALUES or rmap_name in OMIT_VALUES:
             continue
         if not is_mapping_name(rmap_name):
             raise RulesError(f"{parsed.filename}: {reftype!r} names {rmap_name!r}, which is not a mapping file name")
-        rmap = load_reference_mapping(mapping_dir / rmap_name, observatory, verify_checksum=verify)
+        rmap = build_reference_mapping(load(rmap_name), observatory, extra_keys)
         imap.rmaps[reftype] = rmap
         required |= set(rmap.required_parkeys)
     imap.required_parkeys = tuple(sorted(required))
     return imap
 
 
-def load_context(context: str, cfg: Config, observatory: str | None = None) -> Context:
-    """Load a context (literal ``.pmap`` or symbolic name) from the cache.
+def build_context(parsed: ParsedMapping, observatory: str, load: MappingLoader, *,
+                  extra_keys: tuple[str, ...] = (), bad_files: frozenset[str] = frozenset()) -> Context:
+    """Build a whole context from its parsed .pmap and ``load(name)`` for the mappings it names.
 
     Parameters
     ----------
-    context : str
-        ``hst_0729.pmap``, ``jwst-operational``, ``hst-edit``, ...
-    cfg : Config
-        Where the cache is; ``ignore_mapping_checksum``.
-    observatory : str, optional
-        Needed only when ``context`` does not name it (``latest``).
+    parsed : ParsedMapping
+        The context (.pmap).
+    observatory : str
+        Recorded in every mapping.
+    load : callable
+        ``name -> ParsedMapping`` of an .imap or .rmap (checked and parsed; raises
+        :class:`RulesError` naming the file).
+    extra_keys : tuple of str
+        Parameters every rmap of the observatory reads (the personality's).
+    bad_files : frozenset of str
+        The server's list of scientifically invalid files.
 
     Raises
     ------
-    ConfigError
-        Unresolvable context name or unknown observatory.
     RulesError
-        The .pmap itself cannot be loaded.  Errors in an instrument's .imap or
-        .rmaps are kept in ``Context.load_errors`` and raised when that
+        The .pmap itself is unusable.  Errors in an instrument's .imap or .rmaps
+        (whatever they are) are kept in ``Context.load_errors`` and raised when that
         instrument is evaluated.
     """
-    observatory = (observatory or observatory_of_spec(context) or cfg.observatory or "").lower()
-    if not observatory:
-        raise ConfigError(f"cannot tell the observatory of context {context!r}: set CRDS_OBSERVATORY")
-    config_dir = cfg.config_dir(observatory)
-    name = resolve_cached_context(context, config_dir)
-    mapping_dir = cfg.mapping_dir(observatory)
-    if not (mapping_dir / name).is_file():
-        raise ConfigError(f"{name} is not in {mapping_dir}: set CRDS_PATH to a CRDS cache that has it, "
-                          "or fetch it with `crds-batch sync --contexts " + name + "`")
-    verify = not cfg.ignore_mapping_checksum
-    parsed = load_mapping_file(mapping_dir / name, verify_checksum=verify)
+    name = parsed.filename
     if not isinstance(parsed.selector, dict):
         raise RulesError(f"{name}: a context's selector must be a dict")
-    parkey = _flat_parkeys(parsed.header["parkey"])
+    _parkey_levels(name, parsed.header["parkey"])
+    if not _flat_parkeys(parsed.header["parkey"]):
+        raise RulesError(f"{name}: 'parkey' names no instrument keyword")
     ctx = Context(
         name=name,
         observatory=observatory,
         header=parsed.header,
-        instrument_key=parkey[0].upper(),
+        instrument_key=_flat_parkeys(parsed.header["parkey"])[0].upper(),
         instrument_names={str(k).lower(): str(v) for k, v in parsed.selector.items()},
-        bad_files=frozenset(str(f) for f in cached_server_config(config_dir).get("bad_files_list", ())),
+        bad_files=bad_files,
     )
     for instrument, imap_name in ctx.instrument_names.items():
         try:
             if not is_mapping_name(imap_name):
                 raise RulesError(f"{name}: {instrument!r} names {imap_name!r}, which is not a mapping file name")
-            ctx.instruments[instrument] = _load_instrument(mapping_dir / imap_name, instrument, observatory,
-                                                           mapping_dir, verify)
+            ctx.instruments[instrument] = _build_instrument(load(imap_name), instrument, observatory, load,
+                                                            extra_keys)
         except RulesError as exc:
             ctx.load_errors[instrument] = exc
+        except Exception as exc:  # noqa: BLE001 - one instrument's odd rules fail that instrument only
+            ctx.load_errors[instrument] = RulesError(
+                f"{imap_name}: cannot load the rules of {instrument}: {exc.__class__.__name__}: {exc}")
     return ctx

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import MappingSyntaxError, RulesError
 
@@ -21,7 +20,7 @@ __all__ = [
     "SelectorCall",
     "ParsedMapping",
     "parse_mapping_text",
-    "load_mapping_file",
+    "parse_checked_mapping",
     "check_required_header",
     "mapping_class",
     "MAX_MAPPING_BYTES",
@@ -208,32 +207,21 @@ def check_required_header(parsed: ParsedMapping) -> None:
             raise RulesError(f"{parsed.filename}: Required header key {key!r} is missing.")
 
 
-def load_mapping_file(path: str | Path, *, verify_checksum: bool = True) -> ParsedMapping:
-    """Read, parse and check one mapping file.
+def parse_checked_mapping(text: str, filename: str, *, verify_checksum: bool = True) -> ParsedMapping:
+    """Parse one mapping's text and check it: size, required header keys, and ``sha1sum``.
 
     Raises
     ------
-    RulesError
-        Unreadable or oversize file, missing header keys (message names the file).
-    MappingSyntaxError, ChecksumError
-        Illegal text or a wrong/missing ``sha1sum``.
+    MappingSyntaxError, ChecksumError, RulesError
+        Oversize or illegal text, a wrong/missing ``sha1sum``, missing header keys (the
+        message names the file).
     """
     from .checksum import verify_mapping_checksum
 
-    path = Path(path)
-    name = path.name
-    try:
-        size = path.stat().st_size
-        if size > MAX_MAPPING_BYTES:
-            raise MappingSyntaxError(f"{name}:1: mapping larger than {MAX_MAPPING_BYTES // 2**20} MB")
-        with open(path, encoding="utf-8", newline=None) as handle:  # universal newlines, like the reference
-            text = handle.read()
-    except UnicodeDecodeError as exc:
-        raise MappingSyntaxError(f"{name}:?: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise RulesError(f"{name}: cannot read mapping: {exc.strerror or exc}") from None
-    parsed = parse_mapping_text(text, name)
+    if len(text) > MAX_MAPPING_BYTES:
+        raise MappingSyntaxError(f"{filename}:1: mapping larger than {MAX_MAPPING_BYTES // 2**20} MB")
+    parsed = parse_mapping_text(text, filename)
     check_required_header(parsed)
     if verify_checksum:
-        verify_mapping_checksum(text, parsed.header, name)
+        verify_mapping_checksum(text, parsed.header, filename)
     return parsed

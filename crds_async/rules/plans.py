@@ -39,7 +39,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 
 from ..errors import LookupFailure
-from .model import NA_VALUES, OMIT_VALUES, ReferenceMapping
+from .model import NA_VALUES, NOT_FOUND_NA, OMIT_VALUES, ReferenceMapping
 from .relevance import PARKEY_RELEVANCE_CONSTANTS, apply_parkey_relevance
 from .selectors import MatchSelector, Selector, UseAfterSelector
 from .timestamps import lookup_date
@@ -47,7 +47,6 @@ from .timestamps import lookup_date
 __all__ = ["SLOW", "OMITTED", "leaf_answer", "NOT_FOUND_NA", "RmapPlan", "ConstantPlan", "InstrumentPlan", "ModeAnswers", "Outcome", "plan_for",
            "dataset_date", "memo_key_function"]
 
-NOT_FOUND_NA = "NOT FOUND n/a"
 _MEMO_LIMIT = 8192
 
 

@@ -197,7 +197,7 @@ def _shared_matcher(key: str):
 
     Matchers hold no per-use state, and Match tables repeat their values (a detector
     name in hundreds of rows): sharing them makes a compiled context a fraction of the
-    objects to pickle and unpickle.
+    objects to serialize and load back.
     """
     found = _SHARED_MATCHERS.get(key)
     if found is None:
@@ -535,7 +535,7 @@ class UseAfterSelector(Selector):
     def __init__(self, parameters: tuple[str, ...], items: Sequence[tuple[str, object]]):
         self.parameters = parameters
         ordered = sorted(items, key=lambda item: str(item[0]))
-        # interned: the same dates recur across tables, and a compiled context then pickles each once;
+        # interned: the same dates recur across tables, and a compiled context then serializes each once;
         # a tuple, so that plans share it as their break dates instead of copying it
         self.dates = tuple(sys.intern(str(k)) for k, _ in ordered)
         self.choices = [c for _, c in ordered]

@@ -75,10 +75,10 @@ def test_affected_jwst_datasets_equal_the_references_answers_under_both_contexts
     from the reference's own answers for every imap type under both contexts."""
     from crds_async.instruments import bestrefs_parameters, dataset_header
     from crds_async.headers import read_header
-    from crds_async.cli.bestrefs_output import comparable
-    from crds_async.pipeline import is_error_answer
+    from crds_async.engine.campaign import comparable
+    from crds_async.engine.results import is_error_answer
     from crds_async.config import config_from_env
-    from crds_async.rules.model import load_context
+    from crds_async.engine.loader import load_context
     from tests.reference_runner import reference_answers
 
     files = sorted((CORPUS / "jwst").glob("*.fits"))[:60]

@@ -10,9 +10,9 @@ import pytest
 
 
 from crds_async.cli import main
-from crds_async.rules.certify import certify_mapping
+from crds_async.fetch.mapping_files import certify_mapping_file as certify_mapping
 from crds_async.rules.checksum import mapping_sha1
-from crds_async.rules.inspect import MappingStore
+from crds_async.fetch.mapping_files import FileMappingStore as MappingStore
 
 from ..conftest import CACHE
 

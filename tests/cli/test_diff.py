@@ -14,7 +14,7 @@ import pytest
 
 from crds_async.cli import main
 from crds_async.rules.diff import diff_mappings
-from crds_async.rules.inspect import MappingStore
+from crds_async.fetch.mapping_files import FileMappingStore as MappingStore
 
 from ..conftest import CACHE, needs_reference
 

@@ -10,7 +10,8 @@ import pytest
 
 
 from crds_async.cli import main
-from crds_async.rules.inspect import MappingStore, file_matches
+from crds_async.fetch.mapping_files import FileMappingStore as MappingStore
+from crds_async.rules.inspect import file_matches
 
 from ..conftest import CACHE, needs_reference
 

@@ -13,7 +13,8 @@ import pytest
 
 
 from crds_async.cli import main
-from crds_async.rules.inspect import MappingStore, UsesIndex
+from crds_async.fetch.mapping_files import FileMappingStore as MappingStore
+from crds_async.rules.inspect import UsesIndex
 
 from ..conftest import CACHE, needs_reference
 

@@ -135,10 +135,16 @@ async def test_dataset_files_fetch_only_their_best_references(tmp_path, shared_c
     server = CrdsServer(cache)
     runner = await run_server(server)
     try:
+        from functools import partial
+
+        from crds_async.engine.datasets import references_of_datasets
+
         dest = tmp_path / "client"
-        result = await run_sync(client_config(dest, server.base_url), "hst", SyncOptions(
+        cfg = client_config(dest, server.base_url)
+        result = await run_sync(cfg, "hst", SyncOptions(
             contexts=["hst_0729.pmap"], fetch_references=True, progress=False,
-            dataset_files=[str(corpus / "hst" / d) for d in datasets]))
+            dataset_files=[str(corpus / "hst" / d) for d in datasets],
+            dataset_references=partial(references_of_datasets, cfg)))
         assert result.errors == []
         got = {n: sha1(p.read_bytes()) for n, p in final_files(dest / "references").items()}
         assert got == {n: sha1(c) for n, c in contents.items()}

@@ -16,8 +16,8 @@ from crds_async.config import config_from_env
 from crds_async.errors import HeaderError
 from crds_async.headers import fits as fits_reader
 from crds_async.headers import read_header
-from crds_async.rules.evaluate import Evaluator
-from crds_async.rules.model import load_context
+from crds_async.engine.loader import new_evaluator as Evaluator
+from crds_async.engine.loader import load_context
 from tests.conftest import CACHE, CORPUS
 from tests.headers.test_fits import astropy_merged
 

@@ -9,9 +9,9 @@ from crds_async.rules.contexts import (
     is_context_spec,
     is_mapping_name,
     observatory_of_spec,
-    read_server_config,
     resolve_context,
 )
+from crds_async.fetch.server_config import read_server_config
 from tests.conftest import CACHE, needs_reference
 
 SPECS = [
@@ -84,7 +84,7 @@ def test_a_server_config_is_parsed_once_per_version(tmp_path, monkeypatch):
     """HST's server_config is 2 MB of literal: a process parses each version of it once."""
     import shutil
 
-    from crds_async.rules import contexts
+    from crds_async.fetch import server_config as contexts
 
     shutil.copytree(CACHE / "config" / "hst", tmp_path / "hst")
     (tmp_path / "hst" / "server_config").chmod(0o644)

@@ -9,8 +9,8 @@ from astropy.io import fits
 
 from crds_async.config import config_from_env
 from crds_async.instruments import bestrefs_parameters, dataset_header
-from crds_async.rules.evaluate import Evaluator
-from crds_async.rules.model import load_context
+from crds_async.engine.loader import new_evaluator as Evaluator
+from crds_async.engine.loader import load_context
 from tests.conftest import CACHE, CORPUS
 
 CASES = [("hst", "hst_0729.pmap"), ("jwst", "jwst_0541.pmap")]

@@ -16,8 +16,8 @@ import zlib
 import pytest
 
 from crds_async.config import config_from_env
-from crds_async.rules.evaluate import Evaluator
-from crds_async.rules.model import load_context
+from crds_async.engine.loader import new_evaluator as Evaluator
+from crds_async.engine.loader import load_context
 from crds_async.rules.selectors import MatchSelector, Selector, UseAfterSelector, glob_alternatives
 from tests.conftest import CACHE, needs_reference
 from tests.reference_runner import reference_answers

@@ -7,8 +7,8 @@ import pytest
 from crds_async import getrecommendations
 from crds_async.config import config_from_env
 from crds_async.errors import BadReferenceError, BadRulesError, ChecksumError, UnknownInstrumentError
-from crds_async.rules.evaluate import Evaluator
-from crds_async.rules.model import load_context
+from crds_async.engine.loader import new_evaluator as Evaluator
+from crds_async.engine.loader import load_context
 from tests.conftest import CACHE, needs_reference
 from tests.reference_runner import reference_answers
 

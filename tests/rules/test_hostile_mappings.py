@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from crds_async.errors import MappingSyntaxError, RulesError
-from crds_async.rules.parse import load_mapping_file, parse_mapping_text
+from crds_async.fetch.mapping_files import load_mapping_file
+from crds_async.rules.parse import parse_mapping_text
 
 HEADER = """header = {
     'derived_from' : 'x', 'filekind' : 'DARK', 'instrument' : 'MIRI', 'mapping' : 'REFERENCE',

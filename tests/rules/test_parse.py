@@ -7,7 +7,8 @@ import pytest
 
 from crds_async.errors import ChecksumError, RulesError
 from crds_async.rules.checksum import mapping_sha1
-from crds_async.rules.parse import SelectorCall, load_mapping_file
+from crds_async.fetch.mapping_files import load_mapping_file
+from crds_async.rules.parse import SelectorCall
 from tests.conftest import CACHE, needs_reference
 
 ALL_MAPPINGS = sorted((CACHE / "mappings").rglob("*.[pir]map"))

@@ -20,8 +20,8 @@ from crds_async.config import config_from_env
 from crds_async.errors import LookupFailure
 from crds_async.headers import read_header
 from crds_async.instruments import bestrefs_parameters, dataset_header, hst_hooks
-from crds_async.rules.evaluate import Evaluator
-from crds_async.rules.model import load_context, load_reference_mapping
+from crds_async.engine.loader import new_evaluator as Evaluator
+from crds_async.engine.loader import load_context, load_reference_mapping
 from crds_async.rules.plans import RmapPlan
 from crds_async.rules.relevance import apply_parkey_relevance
 from crds_async.rules.selectors import glob_alternatives
@@ -80,7 +80,7 @@ def test_malformed_dates_are_answered_as_the_interpreted_path_words_them(case):
                   **({"META.OBSERVATION.DATE": date, "META.OBSERVATION.TIME": time}
                      if "META.OBSERVATION.DATE" in header else {})}
                  for header in headers[::3] for date, time in MALFORMED_DATES]
-    fresh = Evaluator(fast.context, fast.cfg)
+    fresh = Evaluator(fast.context, config_from_env({"CRDS_PATH": str(CACHE)}))
     assert not _differences(fresh, interpreted, headers[::3])  # modes memoised at good dates first
     interpreted_calls = 0
     original = fresh._answer
@@ -135,7 +135,7 @@ def test_plans_answer_most_types(case):
 def test_rmap_plan_memo_is_bounded(case, monkeypatch):
     fast, interpreted, headers = case
     monkeypatch.setattr("crds_async.rules.plans._MEMO_LIMIT", 3)
-    fresh = Evaluator(fast.context, fast.cfg)
+    fresh = Evaluator(fast.context, config_from_env({"CRDS_PATH": str(CACHE)}))
     assert not _differences(fresh, interpreted, headers[:60])
     plans = [plan for per_type in fresh._plans.values() for plan in per_type.values() if isinstance(plan, RmapPlan)]
     assert plans and max(len(plan.memo) for plan in plans) <= 3
@@ -308,7 +308,7 @@ def test_plans_answer_the_hook_types_of_the_corpus(case):
     fast, _interpreted, headers = case
     if fast.observatory != "hst":
         pytest.skip("precondition hooks are HST's")
-    fresh = Evaluator(fast.context, fast.cfg)
+    fresh = Evaluator(fast.context, config_from_env({"CRDS_PATH": str(CACHE)}))
     retried = []
     original = fresh._answer
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from crds_async.rules.model import load_reference_mapping
+from crds_async.engine.loader import load_reference_mapping
 from tests.conftest import CACHE, needs_reference
 
 TOBS_RMAP = CACHE / "mappings" / "tobs" / "tobs_tinstr_tfilekind.rmap"
@@ -60,7 +60,7 @@ def test_compiled_contexts_share_matchers_and_dates():
     import pickle
 
     from crds_async.config import config_from_env
-    from crds_async.rules.model import load_context
+    from crds_async.engine.loader import load_context
     from crds_async.rules.selectors import MatchSelector, UseAfterSelector
 
     cfg = config_from_env({"CRDS_PATH": str(CACHE)})
@@ -89,7 +89,7 @@ def test_plain_alternative_globs_match_as_their_regex_would():
     import re
 
     from crds_async.config import config_from_env
-    from crds_async.rules.model import load_context
+    from crds_async.engine.loader import load_context
     from crds_async.rules.selectors import MatchSelector, _OneOf, _Regex
 
     cfg = config_from_env({"CRDS_PATH": str(CACHE)})
@@ -141,7 +141,7 @@ def test_row_masks_rank_rows_as_the_matchers_do():
 
     from crds_async.config import config_from_env
     from crds_async.errors import LookupFailure
-    from crds_async.rules.model import load_context
+    from crds_async.engine.loader import load_context
     from crds_async.rules.selectors import MatchSelector, glob_alternatives
 
     cfg = config_from_env({"CRDS_PATH": str(CACHE)})
@@ -188,7 +188,7 @@ def test_tied_rows_are_merged_once_and_as_a_fresh_merge_would():
     (another parameter tuple reaching the same rows) gives the same object, whose dates and
     choices are those of merging the tied tables afresh."""
     from crds_async.config import config_from_env
-    from crds_async.rules.model import load_context
+    from crds_async.engine.loader import load_context
     from crds_async.rules.selectors import MatchSelector, UseAfterSelector, glob_alternatives
 
     cfg = config_from_env({"CRDS_PATH": str(CACHE)})

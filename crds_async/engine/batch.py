@@ -1,7 +1,8 @@
 """The batch engine: paths in, a stream of per-dataset results out.
 
 ``discover`` expands directories, globs, ``@listfile`` and ``-`` (stdin) lazily;
-``run_batch`` reads headers and evaluates them in chunks, on a process pool
+``run_batch`` reads headers (or takes archive parameter sets) and evaluates them,
+through :func:`.datasets.answer_dataset`, in chunks, on a process pool
 when there is enough work to pay for it, and yields results in input order
 with a bounded number of chunks in flight, so memory stays flat however many
 datasets stream through.  A batch is just a list of paths, so it shards
@@ -11,20 +12,23 @@ naturally (e.g. one ``run_batch`` per Dask partition).
 from __future__ import annotations
 
 import asyncio
+import collections
 import glob
-import json
 import os
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .config import Config
-from .errors import CrdsError, HeaderError
-from .instruments import bestrefs_parameters, dataset_header
+from ..config import Config
+from ..errors import CrdsError, HeaderError
+from .datasets import answer_dataset
+from .registry import get_evaluator
+from .results import AnswerProblems, DatasetResult, answers_json
 
-__all__ = ["DATASET_SUFFIXES", "BatchSpec", "DatasetResult", "discover", "run_batch", "evaluate_paths",
-           "is_error_answer", "plain_answer", "answers_json"]
+__all__ = ["DATASET_SUFFIXES", "BatchSpec", "discover", "run_batch", "evaluate_paths"]
 
 #: Files a directory walk picks up; paths named explicitly are always read.
 DATASET_SUFFIXES = (".fits", ".fit", ".fts", ".asdf")
@@ -34,32 +38,6 @@ DATASET_SUFFIXES = (".fits", ".fit", ".fts", ".asdf")
 #: 50,000-file batch 16 % slower than 256-file ones; beyond 512 nothing changes).
 _FIRST_CHUNK = 32
 _MAX_CHUNK = 512
-
-
-#: NOT FOUND answers that the reference's bestrefs does not report as errors
-_UNREPORTED = frozenset({"NOT FOUND n/a", "NOT FOUND No match found."})
-
-
-def plain_answer(answer: object) -> object:
-    """An answer as JSON shows it: tied leaves (tuples) become lists of their texts."""
-    return [a if isinstance(a, str) else repr(a) for a in answer] if isinstance(answer, tuple) else answer
-
-
-#: json.dumps(..., sort_keys=True) builds an encoder per call; this one is built once
-_SORTED_JSON = json.JSONEncoder(sort_keys=True)
-
-
-def answers_json(answers: dict[str, object]) -> str:
-    """``{reftype: answer}`` as JSON text, keys sorted (the shape of expected_*.json)."""
-    if tuple in map(type, answers.values()):
-        answers = {t: plain_answer(a) for t, a in answers.items()}
-    return _SORTED_JSON.encode(answers)
-
-
-def is_error_answer(answer: object) -> bool:
-    """True for a NOT FOUND that the reference's bestrefs reports as an error."""
-    return (isinstance(answer, str) and answer.startswith("NOT FOUND")
-            and answer not in _UNREPORTED)
 
 
 @dataclass(frozen=True)
@@ -76,24 +54,6 @@ class BatchSpec:
     #: workers also render each dataset's answers as JSON text (:func:`answers_json`), so
     #: that the one process writing the output is not the bottleneck of a many-core batch
     render_json: bool = False
-
-
-@dataclass
-class DatasetResult:
-    """One dataset's outcome: answers, or one error line."""
-
-    path: str
-    instrument: str | None = None
-    answers: dict[str, object] | None = None
-    old_answers: dict[str, object] | None = None
-    compared: tuple[str, ...] = ()                       # types compared with the old context
-    error: str | None = None
-    problems: list[str] = field(default_factory=list)   # per-type errors and bad references
-    answers_json: str | None = None                      # with BatchSpec.render_json
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None or bool(self.problems)
 
 
 # ----------------------------------------------------------------- discovery
@@ -161,98 +121,68 @@ def discover(specs: Iterable[str], stdin=None) -> Iterator[str]:
 
 # ---------------------------------------------------------------- evaluation
 
-def _evaluator(cfg: Config, context: str, observatory: str):
-    from .api import get_evaluator
-
-    return get_evaluator(context, cfg, observatory)
+def _evaluator(spec: BatchSpec, context: str):
+    return get_evaluator(context, spec.cfg, spec.observatory)
 
 
-def _evaluate_one(path: str, spec: BatchSpec, read_header, evaluator=None) -> DatasetResult:
-    result = DatasetResult(path)
+def _evaluate_one(item, spec: BatchSpec, evaluator, problems: AnswerProblems | None) -> DatasetResult:
+    """One dataset's result; whatever goes wrong with it is its error, never the batch's."""
+    if type(item) is tuple:  # (dataset id, its parameters): an archive's or a dump's dataset
+        name, source = item
+    else:
+        name = source = item
+    result = DatasetResult(name)
     try:
         if evaluator is None:
-            evaluator = _evaluator(spec.cfg, spec.context, spec.observatory)
+            evaluator = _evaluator(spec, spec.context)  # raises the load's error, for this dataset
         # only the keywords the rules can use are read (the old context's are a subset or
         # checked the same way); JWST synonyms of a wanted keyword map to a wanted name too
         keep = evaluator.wants if spec.old_context is None else None
-        raw = read_header(path, keep)
-        header = bestrefs_parameters(dataset_header(raw, "ASDF" if path.lower().endswith(".asdf") else "FITS"))
-        result.instrument, result.answers = evaluator.evaluate_dataset(header, spec.reftypes)
+        found = answer_dataset(source, evaluator, spec.reftypes, keep=keep)
+        result.instrument, result.answers = found.instrument, found.answers
         if spec.old_context:
             # Only the types whose rules differ can change: the old context answers just those.
             changed = (spec.changed_types or {}).get(result.instrument, ())
             result.compared = tuple(t for t in changed if not spec.reftypes or t in spec.reftypes)
             result.old_answers = {}
             if result.compared:
-                old = _evaluator(spec.cfg, spec.old_context, spec.observatory)
-                result.old_answers = old.evaluate(header, result.compared)
+                old = _evaluator(spec, spec.old_context)
+                result.old_answers = old.evaluate(found.parameters, result.compared)
     except HeaderError as exc:
         result.error = str(exc)
         return result
     except CrdsError as exc:
-        result.error = f"{path}: {exc}"
+        result.error = f"{name}: {exc}"
         return result
-    result.problems = _problems(path, result.answers, evaluator.context.bad_files)
+    except Exception as exc:  # noqa: BLE001 - a bug or an odd input: this dataset's error, one line
+        result.error = f"{name}: unexpected {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return result
+    if problems is not None:
+        result.problems = problems(name, result.answers)
     if spec.render_json:
         result.answers_json = answers_json(result.answers)
     return result
 
 
-#: bad-files set -> {answer: its problem text, or '' for none}: the answers of a batch repeat
-_PROBLEM_OF: dict[frozenset, dict[object, str]] = {}
+def evaluate_paths(items: Sequence, spec: BatchSpec) -> list[DatasetResult]:
+    """Read and evaluate a chunk of datasets (runs in a worker process or thread).
 
-
-def _problem_of(answer: object, bad: frozenset) -> str:
-    """What is wrong with one answer ('' if nothing): a reported NOT FOUND, or a bad reference."""
-    if is_error_answer(answer):
-        return answer
-    if type(answer) is str and not answer.startswith("NOT FOUND") and answer in bad:  # noqa: E721
-        return f"recommended reference {answer!r} is designated scientifically invalid"
-    return ""  # tied leaves (tuples) are neither errors nor names
-
-
-def _problems(path: str, answers: dict[str, object], bad: frozenset) -> list[str]:
-    """One line per distinct problem of a dataset's answers, naming every type it hit."""
-    known = _PROBLEM_OF.get(bad)
-    if known is None:
-        _PROBLEM_OF.clear()  # one context per batch, usually
-        known = _PROBLEM_OF[bad] = {}
+    An item is a dataset file path, or ``(dataset id, parameters)``.
+    """
     try:
-        found = list(map(known.get, answers.values()))  # one C-level pass for the usual dataset
-    except TypeError:  # an unhashable leaf: no memo
-        found = [_problem_of(answer, bad) for answer in answers.values()]
-    if None in found:
-        if len(known) >= 1 << 16:
-            known.clear()
-        found = [known.setdefault(answer, _problem_of(answer, bad)) if problem is None else problem
-                 for answer, problem in zip(answers.values(), found)]
-    if not any(found):
-        return []
-    by_message: dict[str, list[str]] = {}
-    for reftype, problem in zip(answers, found):
-        if problem:
-            by_message.setdefault(problem, []).append(reftype)
-    return [f"{path}: {', '.join(types)}: {message}" for message, types in by_message.items()]
-
-
-def evaluate_paths(paths: Sequence[str], spec: BatchSpec) -> list[DatasetResult]:
-    """Read and evaluate a chunk of datasets (runs in a worker process or thread)."""
-    from .headers import read_header
-
-    try:
-        evaluator = _evaluator(spec.cfg, spec.context, spec.observatory)
+        evaluator = _evaluator(spec, spec.context)
+        problems = AnswerProblems(evaluator.context.bad_files)
     except CrdsError:
-        evaluator = None  # each dataset reports the failure itself
-    return [_evaluate_one(path, spec, read_header, evaluator) for path in paths]
+        evaluator = problems = None  # each dataset reports the failure itself
+    return [_evaluate_one(item, spec, evaluator, problems) for item in items]
 
 
-def _chunks(paths: Iterable[str | os.PathLike], first: int = _FIRST_CHUNK,
-            largest: int = _MAX_CHUNK) -> Iterator[list[str]]:
-    """Lists of paths, of ``first`` paths, then twice as many each time up to ``largest``."""
+def _chunks(items: Iterable, first: int = _FIRST_CHUNK, largest: int = _MAX_CHUNK) -> Iterator[list]:
+    """Lists of items, of ``first`` items, then twice as many each time up to ``largest``."""
     size = first
-    chunk: list[str] = []
-    for path in paths:
-        chunk.append(os.fspath(path))
+    chunk: list = []
+    for item in items:
+        chunk.append(item if type(item) is tuple else os.fspath(item))
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -261,14 +191,29 @@ def _chunks(paths: Iterable[str | os.PathLike], first: int = _FIRST_CHUNK,
         yield chunk
 
 
-async def run_batch(paths: Iterable[str | os.PathLike], spec: BatchSpec, jobs: int | None = None,
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: end the worker when the batch's process is gone (``kill -9``
+    leaves no orphan workers holding the cores)."""
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="crds_async-parent-watch", daemon=True).start()
+
+
+async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
                     executor: Executor | None = None) -> AsyncIterator[DatasetResult]:
-    """Evaluate every dataset in ``paths``; yield results in input order.
+    """Evaluate every dataset in ``items``; yield results in input order.
+
+    Consume it under ``contextlib.aclosing`` so that an early exit shuts its pool down.
 
     Parameters
     ----------
-    paths : iterable of str or path-like
-        Consumed lazily.
+    items : iterable of str, path-like or (dataset id, parameters)
+        Dataset files, or archive parameter sets; consumed lazily (in a thread: a
+        directory walk never blocks the event loop).
     spec : BatchSpec
         Context, configuration and types.
     jobs : int, optional
@@ -279,45 +224,49 @@ async def run_batch(paths: Iterable[str | os.PathLike], spec: BatchSpec, jobs: i
     """
     jobs = max(1, jobs or os.cpu_count() or 1)
     loop = asyncio.get_running_loop()
-    chunks = _chunks(paths)
-    first = next(chunks, None)
+    chunks = _chunks(items)
+
+    async def next_chunk() -> list | None:
+        return await asyncio.to_thread(next, chunks, None)
+
+    first = await next_chunk()
     if first is None:
         return
-    second = next(chunks, None)
+    second = await next_chunk()
     if second is None or (jobs == 1 and executor is None):
         # small batch or one job: no process start-up cost
-        pending = [first] + ([second] if second else [])
-        for chunk in pending:
+        chunk = first
+        while chunk is not None:
             for result in await asyncio.to_thread(evaluate_paths, chunk, spec):
                 yield result
-        for chunk in chunks:
-            for result in await asyncio.to_thread(evaluate_paths, chunk, spec):
-                yield result
+            chunk, second = second, (await next_chunk() if second is not None else None)
         return
 
     own_pool = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=jobs)
-    window: asyncio.Queue = asyncio.Queue()
+    pool = executor or ProcessPoolExecutor(max_workers=jobs, initializer=_exit_with_parent,
+                                           initargs=(os.getpid(),))
+    window: collections.deque[asyncio.Future] = collections.deque()
     limit = 2 * jobs  # chunks in flight: bounded memory, both cores busy
 
-    def submit(chunk: list[str]) -> None:
-        window.put_nowait(asyncio.wrap_future(pool.submit(evaluate_paths, chunk, spec), loop=loop))
+    def submit(chunk: list) -> None:
+        window.append(asyncio.wrap_future(pool.submit(evaluate_paths, chunk, spec), loop=loop))
 
     try:
         submit(first)
         submit(second)
         exhausted = False
-        while not window.empty():
-            while not exhausted and window.qsize() < limit:
-                chunk = next(chunks, None)
+        while window:
+            while not exhausted and len(window) < limit:
+                chunk = await next_chunk()
                 if chunk is None:
                     exhausted = True
                 else:
                     submit(chunk)
-            for result in await window.get_nowait():
+            for result in await window.popleft():
                 yield result
     finally:
-        while not window.empty():
-            window.get_nowait().cancel()
+        for pending in window:
+            pending.cancel()
         if own_pool:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # waiting for the workers is blocking: not on the event loop
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)

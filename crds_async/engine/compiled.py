@@ -25,8 +25,15 @@ import secrets
 import time
 from pathlib import Path
 
+from .. import rules
+from ..atomic import atomic_write
 from ..config import Config
-from .model import Context, load_context
+from ..errors import CrdsError
+from ..rules.contexts import is_mapping_name, observatory_of_spec
+from ..rules.model import Context
+from . import loader
+from .loader import load_context
+from ..fetch.server_config import resolve_cached_context
 
 __all__ = ["load_context_cached", "cache_file_for", "resolved_context_name", "FORMAT"]
 
@@ -85,7 +92,7 @@ def _origin_dir(cfg: Config, observatory: str) -> Path:
 
 def _build_parts(cfg: Config) -> list[bytes]:
     """What besides the mappings decides the compiled objects: format, version, rules code, options."""
-    from .. import __version__
+    from .._version import __version__
 
     return [FORMAT, __version__.encode(), _code_digest(), str(cfg.ignore_mapping_checksum).encode()]
 
@@ -108,10 +115,12 @@ def _fingerprint(ctx: Context, cfg: Config) -> bytes:
 
 
 def _code_digest() -> bytes:
-    """sha256 of the rules package's source files: the classes a compiled context is made of."""
+    """sha256 of the source of what a compiled context is made of: the rules package's
+    classes, and the loader that decides what goes into them."""
     if not _CODE_DIGEST:
         digest = hashlib.sha256()
-        for source in sorted(Path(__file__).parent.glob("*.py")):
+        sources = sorted(Path(rules.__file__).parent.glob("*.py")) + [Path(loader.__file__)]
+        for source in sources:
             digest.update(source.name.encode() + b"\0" + source.read_bytes())
         _CODE_DIGEST.append(digest.hexdigest().encode())
     return _CODE_DIGEST[0]
@@ -145,14 +154,7 @@ def _store(path: Path, ctx: Context, secret: bytes, cfg: Config) -> None:
     body = _fingerprint(ctx, cfg) + pickle.dumps(ctx, protocol=pickle.HIGHEST_PROTOCOL)
     blob = hmac.new(secret, body, "sha256").digest() + body
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f"{path.name}.part-{secrets.token_hex(4)}")
-    try:
-        with open(part, "wb") as out:
-            out.write(blob)
-        os.replace(part, path)
-    finally:
-        if part.exists():
-            part.unlink()
+    atomic_write(path, blob, file_mode=0o600)
     _prune_other_builds(path, ctx.name)
 
 
@@ -173,7 +175,7 @@ def _prune_other_builds(path: Path, context_name: str) -> None:
 
 
 def resolved_context_name(context: str, cfg: Config, observatory: str) -> str:
-    """:func:`~.contexts.resolve_cached_context`, remembered across processes.
+    """:func:`~.server_config.resolve_cached_context`, remembered across processes.
 
     A symbolic name (``hst-operational``) is resolved from the cache's server_config, which
     for HST is 2 MB of Python literal: parsing it took ~20 ms, a fifth of a one-file
@@ -181,8 +183,6 @@ def resolved_context_name(context: str, cfg: Config, observatory: str) -> str:
     keyed by the server_config's path, size and mtime, so a changed server_config is read
     again.  The file holds names only, checked to be ``.pmap`` names when read back.
     """
-    from .contexts import is_mapping_name, resolve_cached_context
-
     config_dir = cfg.config_dir(observatory)
     if context.endswith(".pmap"):
         return resolve_cached_context(context, config_dir)
@@ -205,18 +205,14 @@ def resolved_context_name(context: str, cfg: Config, observatory: str) -> str:
     names = dict(memo.get("names") or {}, **{context: name})
     try:
         memo_path.parent.mkdir(parents=True, exist_ok=True)
-        part = memo_path.with_name(f"{memo_path.name}.part-{secrets.token_hex(4)}")
-        part.write_text(json.dumps({"server_config": version, "names": names}), encoding="utf-8")
-        os.replace(part, memo_path)
-    except OSError:
+        atomic_write(memo_path, json.dumps({"server_config": version, "names": names}))
+    except (OSError, CrdsError):
         pass  # remembering is an optimisation
     return name
 
 
 def load_context_cached(context: str, cfg: Config, observatory: str | None = None) -> Context:
-    """:func:`~.model.load_context`, through the compiled-context cache when it can be used."""
-    from .contexts import observatory_of_spec
-
+    """:func:`~.loader.load_context`, through the compiled-context cache when it can be used."""
     obs = (observatory or observatory_of_spec(context) or cfg.observatory or "").lower()
     secret = _secret()
     if not obs or secret is None:

@@ -12,7 +12,7 @@ import pytest
 
 from crds_async.config import config_from_env
 from crds_async.errors import CrdsError
-from crds_async.pipeline import _FIRST_CHUNK, _MAX_CHUNK, BatchSpec, _chunks, discover, run_batch
+from crds_async.engine.batch import _FIRST_CHUNK, _MAX_CHUNK, BatchSpec, _chunks, discover, run_batch
 from tests.conftest import CACHE, CORPUS
 
 SPEC = BatchSpec(cfg=config_from_env({"CRDS_PATH": str(CACHE)}), context="hst_0729.pmap", observatory="hst")
@@ -144,7 +144,8 @@ def test_workers_render_json_equal_to_the_answers():
     """With render_json, each result carries its answers as JSON text, equal to the answers."""
     from dataclasses import replace
 
-    from crds_async.pipeline import answers_json, evaluate_paths, plain_answer
+    from crds_async.engine.batch import evaluate_paths
+    from crds_async.engine.results import answers_json, plain_answer
 
     paths = [str(p) for p in sorted((CORPUS / "hst").glob("*.fits"))[:60]]
     plain = evaluate_paths(paths, SPEC)
@@ -161,9 +162,13 @@ def test_workers_render_json_equal_to_the_answers():
 
 
 def test_problem_lines_name_each_problem_once_with_every_type_it_hit():
-    from crds_async.pipeline import _problems
+    from crds_async.engine.results import AnswerProblems
 
     bad = frozenset({"x_bad.fits"})
+    _problems_of = {}
+
+    def _problems(path, answers, bad_files):  # one finder per bad-files list, as a batch chunk has
+        return _problems_of.setdefault(bad_files, AnswerProblems(bad_files))(path, answers)
     answers = {"biasfile": "NOT FOUND No match found.", "darkfile": "NOT FOUND n/a", "flatfile": "x_bad.fits",
                "idctab": "NOT FOUND  parameter='FILTER' value='X' is not in ['A']", "imphttab": "ok.fits",
                "pfltfile": "NOT FOUND  parameter='FILTER' value='X' is not in ['A']", "tied": ("a.fits", "b.fits")}
@@ -182,7 +187,7 @@ def test_an_unreadable_dataset_is_one_line_and_the_rest_is_answered(monkeypatch)
     import errno
 
     from crds_async.headers import rawfile
-    from crds_async.pipeline import evaluate_paths
+    from crds_async.engine.batch import evaluate_paths
 
     locked, good = [str(p) for p in sorted((CORPUS / "hst").glob("*.fits"))[:2]]
     real_open = rawfile.os.open

@@ -7,9 +7,9 @@ import os
 import shutil
 
 from crds_async.config import config_from_env
-from crds_async.rules import compiled_cache
-from crds_async.rules.compiled_cache import cache_file_for, load_context_cached
-from crds_async.rules.evaluate import Evaluator
+from crds_async.engine import compiled as compiled_cache
+from crds_async.engine.compiled import cache_file_for, load_context_cached
+from crds_async.engine.loader import new_evaluator as Evaluator
 from crds_async.rules.model import Context
 from tests.conftest import CACHE, CORPUS
 from tests.rules.test_corpus import astropy_raw_header
@@ -121,8 +121,8 @@ def test_symbolic_names_are_resolved_once_per_server_config(tmp_path, monkeypatc
     """hst-operational is resolved from HST's 2 MB server_config once; later processes read the
     remembered name, until the server_config changes.  A remembered name that is not a .pmap
     name is not believed."""
-    from crds_async.rules import contexts
-    from crds_async.rules.compiled_cache import resolved_context_name
+    from crds_async.engine.compiled import resolved_context_name
+    from crds_async.fetch import server_config as contexts
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     cache = tmp_path / "cache"
@@ -133,7 +133,7 @@ def test_symbolic_names_are_resolved_once_per_server_config(tmp_path, monkeypatc
     parses = []
     real = contexts.read_server_config
     monkeypatch.setattr(contexts, "read_server_config", lambda d: parses.append(d) or real(d))
-    monkeypatch.setattr(contexts, "_SERVER_CONFIGS", {})  # as in a new process
+    contexts._SERVER_CONFIGS.clear()  # as in a new process
     assert resolved_context_name("hst-operational", cfg, "hst") == "hst_0729.pmap"
     assert resolved_context_name("hst_0600.pmap", cfg, "hst") == "hst_0600.pmap"
     assert parses == []
@@ -154,15 +154,15 @@ def test_symbolic_names_are_resolved_once_per_server_config(tmp_path, monkeypatc
 def test_a_symbolic_and_a_literal_name_share_one_loaded_context(tmp_path, monkeypatch):
     """A batch resolves hst-operational, then hands its workers hst_0729.pmap: they must find the
     context the main process loaded (and froze) before forking, not load it again."""
-    from crds_async import api
+    from crds_async.engine import registry
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(api, "_EVALUATORS", {})
+    fresh = registry.ContextRegistry()
     cfg = config_from_env({"CRDS_PATH": str(CACHE)})
     loads = []
-    real = api.load_context_cached
-    monkeypatch.setattr(api, "load_context_cached", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
-    symbolic = api.get_evaluator("jwst-operational", cfg)
-    assert api.get_evaluator(symbolic.context.name, cfg) is symbolic
-    assert api.get_evaluator("jwst-operational", cfg) is symbolic
+    real = registry.load_context_cached
+    monkeypatch.setattr(registry, "load_context_cached", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    symbolic = fresh.evaluator("jwst-operational", cfg)
+    assert fresh.evaluator(symbolic.context.name, cfg) is symbolic
+    assert fresh.evaluator("jwst-operational", cfg) is symbolic
     assert loads == [symbolic.context.name]  # loaded once, by the name it resolves to

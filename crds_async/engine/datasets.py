@@ -1,0 +1,138 @@
+"""One dataset -> its answers: the single path from a file or a parameter set to best references.
+
+Every caller goes through here: the batch engine (:mod:`.batch`), ``serve``'s
+best-reference methods, ``sync --dataset-files``, ``list --dataset-headers`` and
+the Python API (``getrecommendations``).  So the file format, the completion
+of a header as the reference's reader does it (synonyms, ``INSTRUME``), and
+the evaluation are decided once.
+
+A *source* is a dataset file path, or a mapping of dataset keywords (an archive
+dump's or the server's parameters for one dataset).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from ..config import Config
+from ..errors import CrdsError
+from ..headers import read_header
+from ..instruments import bestrefs_parameters, dataset_header
+from ..rules.evaluate import Evaluator
+from .registry import get_evaluator
+
+__all__ = ["DatasetAnswers", "dataset_file_format", "dataset_parameters", "answer_dataset", "answer_names",
+           "references_of_datasets", "header_answers"]
+
+Source = "str | os.PathLike | Mapping[str, object]"
+
+
+@dataclass(slots=True)
+class DatasetAnswers:
+    """``instrument`` (lower case), ``answers`` ``{reftype: answer}``, and the ``parameters`` looked up."""
+
+    instrument: str
+    answers: dict[str, object]
+    parameters: dict[str, object]
+
+
+def dataset_file_format(path: str | os.PathLike) -> str:
+    """``FILE_FORMAT`` of a dataset file as the reference's reader records it: by its name."""
+    return "ASDF" if os.fspath(path).lower().endswith(".asdf") else "FITS"
+
+
+def dataset_parameters(source, keep: Callable[[str], bool] | None = None) -> dict[str, object]:
+    """The parameters ``crds bestrefs`` looks a dataset up with.
+
+    Parameters
+    ----------
+    source : path or mapping
+        A dataset file (its header read, ``keep`` limiting the keywords read), or its
+        keywords (values as text: an archive's parameters are strings, numbers or None).
+
+    Raises
+    ------
+    HeaderError
+        The file cannot be read as a dataset.
+    UnknownInstrumentError
+        No keyword names an instrument.
+    """
+    if isinstance(source, Mapping):
+        raw = {str(k): v if isinstance(v, str) else str(v) for k, v in source.items()}
+        file_format = "FITS"
+    else:
+        raw = read_header(source, keep)
+        file_format = dataset_file_format(source)
+    return bestrefs_parameters(dataset_header(raw, file_format))
+
+
+def answer_dataset(source, evaluator: Evaluator, reftypes: Iterable[str] | None = None, *,
+                   keep: Callable[[str], bool] | None = None, complete: bool = True,
+                   fast: bool = True) -> DatasetAnswers:
+    """Best references of one dataset under ``evaluator``'s context.
+
+    Parameters
+    ----------
+    source : path or mapping
+        See :func:`dataset_parameters`.
+    evaluator : Evaluator
+        The context (``crds_async.engine.get_evaluator``).
+    reftypes : iterable of str, optional
+        Only these types; default every type of the instrument.
+    keep : callable, optional
+        Read only the keywords it accepts (``evaluator.wants``): faster for files.
+    complete : bool
+        False: ``source`` is already the lookup parameters, used as given (the
+        reference's ``getrecommendations(parameters)``).
+    fast : bool
+        As the reference's ``fast``: False conditions only the scalar values (its checked
+        mode); the bad-file checks are the caller's (``evaluator.check_bad_files``).
+
+    Raises
+    ------
+    CrdsError
+        The dataset cannot be read, names no instrument, or its instrument's rules fail
+        to load.  Failed lookups are answers (``NOT FOUND ...``), not errors.
+    """
+    parameters = dataset_parameters(source, keep) if complete else source
+    instrument, answers = evaluator.evaluate_dataset(parameters, reftypes, fast=fast)
+    return DatasetAnswers(instrument, answers, parameters)
+
+
+def answer_names(answers: Mapping[str, object]) -> set[str]:
+    """The file names a dataset's answers recommend (tied and dict leaves included)."""
+    names: set[str] = set()
+    for value in answers.values():
+        members = value if isinstance(value, tuple) else value.values() if isinstance(value, dict) else (value,)
+        names.update(str(m) for m in members if not str(m).startswith("NOT FOUND")
+                     and str(m).upper() not in ("N/A", "UNDEFINED"))
+    return names
+
+
+def references_of_datasets(cfg: Config, observatory: str, contexts: Iterable[str], datasets: Iterable,
+                           report: Callable[[str], None]) -> set[str]:
+    """Every reference the datasets' answers name under each context (``sync --dataset-files``).
+
+    A dataset that cannot be answered is reported (one line) and passed over.
+    """
+    names: set[str] = set()
+    datasets = list(datasets)
+    for context in contexts:
+        evaluator = get_evaluator(context, cfg, observatory)
+        for dataset in datasets:
+            try:
+                names |= answer_names(answer_dataset(dataset, evaluator).answers)
+            except CrdsError as exc:  # one bad dataset must not stop the sync
+                report(f"{dataset}: cannot compute best references under {context}: {exc}")
+    return names
+
+
+def header_answers(cfg: Config) -> Callable[[str, str, Mapping[str, object], list[str] | None], dict]:
+    """``answer(observatory, context, header, reftypes) -> {reftype: answer}`` for a served cache
+    (``serve``'s ``get_best_references``): the header completed as a dataset file's would be."""
+    def answer(observatory: str, context: str, header: Mapping[str, object],
+               reftypes: list[str] | None) -> dict[str, object]:
+        return answer_dataset(header, get_evaluator(context, cfg, observatory), reftypes).answers
+    return answer
