@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = (
     "matches",
     "uses",
     "certify",
+    "catalogue",
 )
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
