@@ -147,6 +147,11 @@ class CrdsCfgTable:
     def __repr__(self) -> str:
         return f"CrdsCfgTable({self.name!r})"
 
+    @property
+    def exp_types(self) -> tuple[str, ...]:
+        """The ``EXP_TYPE`` values the table describes, in table order."""
+        return tuple(self._data.get("exptypes_to_pipelines") or ())
+
     def reftypes(self, exp_type: object, header: Mapping[str, object]) -> frozenset[str] | None:
         """The types an ``EXP_TYPE`` needs, given the header's exception keywords; None if unknown.
 
