@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "serve",
     "listing",
     "diff",
+    "rowdiff",
     "matches",
     "uses",
     "certify",
