@@ -30,6 +30,7 @@ __all__ = [
     "TABLE_VERSIONS",
     "CAL_VER_KEYS",
     "EXP_TYPE_KEYS",
+    "SCREENING_KEYWORDS",
     "CrdsCfgTable",
     "table_name_for_version",
     "load_table",
@@ -56,6 +57,13 @@ TABLE_VERSIONS: tuple[tuple[str, str], ...] = (
 #: Keys holding the calibration software version / exposure type, the first present wins.
 CAL_VER_KEYS = ("META.CALIBRATION_SOFTWARE_VERSION", "CAL_VER")
 EXP_TYPE_KEYS = ("META.EXPOSURE.TYPE", "EXP_TYPE")
+
+#: Every header keyword the screening can read (upper case; data-model names and their FITS
+#: keywords): a reader limited to the keywords the rules use must keep these too.
+SCREENING_KEYWORDS = frozenset({
+    *CAL_VER_KEYS, *EXP_TYPE_KEYS,
+    "META.VISIT.TSOVISIT", "TSOVISIT", "META.INSTRUMENT.LAMP_STATE", "LAMP", "META.VISIT.TITLE",
+})
 
 _DATA_DIR = "jwst_crdscfg"
 _MEMO_LIMIT = 1 << 14   # distinct (EXP_TYPE, exception values) per table; cleared when full

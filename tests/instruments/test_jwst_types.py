@@ -15,6 +15,9 @@ from crds_async.errors import RulesError
 from crds_async.headers import read_header
 from crds_async.instruments import bestrefs_parameters, dataset_header
 from crds_async.instruments.jwst_types import (
+    CAL_VER_KEYS,
+    EXP_TYPE_KEYS,
+    SCREENING_KEYWORDS,
     TABLE_VERSIONS,
     CrdsCfgTable,
     applicable_reftypes,
@@ -271,3 +274,33 @@ def test_module_has_no_memo_leak_between_tables():
     new = load_table("jwst_system_crdscfg_b7.8.yaml").reftypes("MIR_IMAGE", {})
     assert old != new
     assert "MIR_IMAGE" in load_table("jwst_system_crdscfg_b7.yaml").exp_types
+
+
+def test_screening_keywords_cover_every_keyword_a_table_reads():
+    from crds_async.instruments.jwst import DM_TO_FITS
+
+    read = set(CAL_VER_KEYS + EXP_TYPE_KEYS)
+    for _, name in TABLE_VERSIONS:
+        read.update(load_table(name).exception_keys)
+    read.update(DM_TO_FITS[key] for key in list(read) if key in DM_TO_FITS)
+    assert read == SCREENING_KEYWORDS
+
+
+def test_each_dataset_costs_a_memo_lookup_once_its_kind_was_seen(cli_expected, monkeypatch):
+    """Over the corpus the tables compute once per (table, EXP_TYPE, exception values), not per file."""
+    computed = []
+    original = CrdsCfgTable._compute
+
+    def counting(self, exp_type, header):
+        computed.append((self.name, exp_type))
+        return original(self, exp_type, header)
+
+    monkeypatch.setattr(CrdsCfgTable, "_compute", counting)
+    for _, name in TABLE_VERSIONS:   # a fresh memo per table for this count
+        monkeypatch.setattr(load_table(name), "_memo", {})
+    headers = [_corpus_parameters(name) for name in cli_expected]
+    first = [applicable_reftypes(h) for h in headers]
+    kinds = len(computed)
+    assert 0 < kinds < len(headers)     # files of one kind share an answer (this corpus mixes kinds on purpose)
+    again = [applicable_reftypes(h) for h in headers]
+    assert again == first and len(computed) == kinds   # the second pass is pure lookups
