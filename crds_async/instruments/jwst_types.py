@@ -82,6 +82,16 @@ _VERSION_RE = re.compile(
 )
 
 
+def _safe_load(text: str) -> object:
+    """``yaml.safe_load``, by libyaml's C build of the safe loader when PyYAML has it.
+
+    Same loader rules (plain YAML types only), about 12 times faster: a table is ~0.35 s
+    in pure Python and every worker process loads the tables its datasets need.
+    """
+    loader = getattr(yaml, "CSafeLoader", None)
+    return yaml.safe_load(text) if loader is None else yaml.load(text, Loader=loader)  # noqa: S506
+
+
 def _version_triple(text: object) -> tuple[int, int, int] | None:
     """(major, minor, micro) of a version text; None when the reference could not compare it.
 
@@ -145,9 +155,9 @@ class CrdsCfgTable:
 
     @classmethod
     def from_yaml_text(cls, text: str, name: str) -> CrdsCfgTable:
-        """Parse a table's YAML text (``yaml.safe_load``); RulesError naming ``name`` if it is not YAML."""
+        """Parse a table's YAML text (safe loader); RulesError naming ``name`` if it is not YAML."""
         try:
-            data = yaml.safe_load(text)
+            data = _safe_load(text)
         except yaml.YAMLError as exc:
             raise RulesError(f"{name}: not valid YAML: {str(exc).splitlines()[0]}") from None
         return cls(name, data)

@@ -52,14 +52,19 @@ def cli_expected() -> dict[str, list[str]]:
     return json.loads((CORPUS / "cli_reftypes_jwst_0541.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def corpus_parameters(cli_expected) -> dict[str, dict[str, str]]:
+    return {name: _corpus_parameters(name) for name in cli_expected}
+
+
 # -- the corpus: exactly the types the reference CLI evaluated ---------------------------------
 
-def test_corpus_types_equal_the_reference_cli(cli_expected):
+def test_corpus_types_equal_the_reference_cli(cli_expected, corpus_parameters):
     imaps = _imap_reftypes()
     screened = 0
     wrong = {}
     for name, expected in cli_expected.items():
-        parameters = _corpus_parameters(name)
+        parameters = corpus_parameters[name]
         instrument = parameters["META.INSTRUMENT.NAME"].lower()
         got = cli_reftypes(parameters, imaps[instrument])
         if got != expected:
@@ -71,13 +76,13 @@ def test_corpus_types_equal_the_reference_cli(cli_expected):
     assert 250 < screened < 300
 
 
-def test_corpus_no_cal_ver_files_evaluate_every_type(cli_expected):
+def test_corpus_no_cal_ver_files_evaluate_every_type(cli_expected, corpus_parameters):
     manifest = json.loads((CORPUS / "manifest_jwst_0541.json").read_text())["files"]
     imaps = _imap_reftypes()
     names = [name for name, info in manifest.items() if info["edge"] == "no_cal_ver"]
     assert names
     for name in names:
-        parameters = _corpus_parameters(name)
+        parameters = corpus_parameters[name]
         assert "CAL_VER" not in parameters and "META.CALIBRATION_SOFTWARE_VERSION" not in parameters
         assert applicable_reftypes(parameters) is None
         assert cli_expected[name] == sorted(imaps[parameters["META.INSTRUMENT.NAME"].lower()])
@@ -286,7 +291,7 @@ def test_screening_keywords_cover_every_keyword_a_table_reads():
     assert read == SCREENING_KEYWORDS
 
 
-def test_each_dataset_costs_a_memo_lookup_once_its_kind_was_seen(cli_expected, monkeypatch):
+def test_each_dataset_costs_a_memo_lookup_once_its_kind_was_seen(corpus_parameters, monkeypatch):
     """Over the corpus the tables compute once per (table, EXP_TYPE, exception values), not per file."""
     computed = []
     original = CrdsCfgTable._compute
@@ -298,9 +303,20 @@ def test_each_dataset_costs_a_memo_lookup_once_its_kind_was_seen(cli_expected, m
     monkeypatch.setattr(CrdsCfgTable, "_compute", counting)
     for _, name in TABLE_VERSIONS:   # a fresh memo per table for this count
         monkeypatch.setattr(load_table(name), "_memo", {})
-    headers = [_corpus_parameters(name) for name in cli_expected]
+    headers = list(corpus_parameters.values())
     first = [applicable_reftypes(h) for h in headers]
     kinds = len(computed)
     assert 0 < kinds < len(headers)     # files of one kind share an answer (this corpus mixes kinds on purpose)
     again = [applicable_reftypes(h) for h in headers]
     assert again == first and len(computed) == kinds   # the second pass is pure lookups
+
+
+def test_tables_load_as_yaml_safe_load_reads_them():
+    import yaml
+    from importlib import resources
+
+    for _, name in TABLE_VERSIONS:
+        text = resources.files("crds_async.instruments").joinpath("data", "jwst_crdscfg", name).read_text("utf-8")
+        assert load_table(name)._data == yaml.safe_load(text)
+    with pytest.raises(RulesError, match="bad.yaml: not valid YAML"):
+        CrdsCfgTable.from_yaml_text("!!python/object:os.system {}", "bad.yaml")
