@@ -86,6 +86,9 @@ def _open_fits(ref: OpenedReference) -> None:
             except (VerifyError, ValueError) as exc:
                 ref.findings.append(Finding("format", f"FITS verification failed: {_first_line(exc)}"))
             for index, hdu in enumerate(hdul):
+                history = [str(v) for v in hdu.header.get("HISTORY", [])]
+                if history and "HISTORY" not in ref.header:
+                    ref.header["HISTORY"] = "\n".join(history)
                 for key, value in hdu.header.items():
                     if key and key not in ("COMMENT", "HISTORY") and key not in ref.header:
                         ref.header[key] = _fits_value(value)
