@@ -3,8 +3,9 @@
 Resolution is a function of a mapping (``config_from_env(environ)``), so it is
 testable without touching ``os.environ``; nothing else in crds_async reads the
 environment after start-up.  Its one look at the file system: a cache root that
-names a file is refused at once.  Numeric values must be finite and in a sane range.  Names, defaults and the accepted spellings follow
-the reference client (crds 14.0.3) so that existing setups keep working.
+names a file is refused at once.  Names, defaults and the accepted spellings
+follow the reference client (crds 14.0.3) so that existing setups keep working;
+numeric values must also be finite and within a sane range.
 """
 
 from __future__ import annotations
