@@ -271,6 +271,7 @@ class Downloader:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = self.deadline_for(expected)
+        allowed_for = f"{expected} bytes" if expected is not None else "the connection and headers"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.stall_seconds, sock_read=self.stall_seconds)
         try:
             if expected is not None:
@@ -293,6 +294,7 @@ class Downloader:
                         self._claim_space(remote, part, announced)
                         limit = claimed = announced
                         deadline = self.deadline_for(announced)
+                        allowed_for = f"{announced} bytes"
                         overall.reschedule(started + deadline)
                     else:  # no size anywhere: the rate check, and what the disk can hold
                         limit = min(_UNSIZED_LIMIT, shutil.disk_usage(part.path.parent).free - self._claimed)
@@ -323,8 +325,7 @@ class Downloader:
                     raise
                 if overall.expired():
                     raise FetchTimeout(f"{remote.name}: not complete after {deadline:.1f} s, the time allowed for "
-                                       f"{expected if expected is not None else 'its'} bytes from {remote.url}; "
-                                       "aborted") from exc
+                                       f"{allowed_for} from {remote.url}; aborted") from exc
                 raise FetchTimeout(f"{remote.name}: no data from {remote.url} for {self.stall_seconds:g} s") from exc
             except (aiohttp.ClientError, ConnectionError) as exc:
                 raise FetchError(f"{remote.name}: transfer from {remote.url} failed: "

@@ -183,3 +183,30 @@ async def test_endless_body_of_unknown_size_stops_at_the_free_space(server, tmp_
 def test_limits_are_checked():
     with pytest.raises(ValueError, match="min_rate"):
         Downloader(None, client_config(None, ""), min_rate=-1)  # type: ignore[arg-type]
+
+
+async def test_trickled_headers_end_at_the_deadline_floor(tmp_path):
+    # Headers arrive a byte at a time: never silent, and no body for the rate check to see.
+    async def trickle_headers(reader, writer):
+        try:
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(1500):
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(0.02)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    raw = await asyncio.start_server(trickle_headers, "127.0.0.1", 0)
+    port = raw.sockets[0].getsockname()[1]
+    try:
+        state = types.SimpleNamespace(url=f"http://127.0.0.1:{port}")
+        name = "slowheaders_1.fits"
+        outcome = (await _fetch(state, tmp_path, {name: None}, stall_seconds=5.0, min_rate=1000.0,
+                                rate_window=0.5, deadline_floor=0.5))[name]
+    finally:
+        raw.close()
+    assert outcome.status == "failed"
+    assert "not complete after 0.5 s, the time allowed for the connection and headers" in outcome.error
