@@ -53,9 +53,15 @@ class CrdsServer:
     observatory : str, optional
         The observatory ``get_server_info`` describes; default: ``hst`` if served, else the first.
     faults : FaultPlan, optional
+    datasets : Path, optional
+        A dataset catalogue (``crds-batch catalogue build``), opened read-only, that answers
+        the dataset RPCs (``get_dataset_ids``, ``get_dataset_headers_by_id``).
+    max_headers_per_rpc : int, optional
+        The page size ``get_server_info`` announces; default: the served server_config's.
     """
 
-    def __init__(self, cache: Path, observatory: str | None = None, faults: FaultPlan | None = None) -> None:
+    def __init__(self, cache: Path, observatory: str | None = None, faults: FaultPlan | None = None,
+                 datasets: Path | None = None, max_headers_per_rpc: int | None = None) -> None:
         self.cache = Path(cache).resolve()
         # readonly_cache: nothing in the served tree is written but the catalogue file.
         self.cfg = Config(cache_roots=(("CRDS_PATH", str(self.cache)),), mode="local", readonly_cache=True)
@@ -86,6 +92,23 @@ class CrdsServer:
             "get_best_references_by_header_map": self.get_best_references_by_header_map,
         }
         self.base_url = ""
+        self.datasets = None
+        self.max_headers_per_rpc = max_headers_per_rpc
+        if datasets is not None:
+            self._serve_datasets(Path(datasets))
+
+    def _serve_datasets(self, path: Path) -> None:
+        """Answer the dataset RPCs from the catalogue at ``path`` (read-only)."""
+        from ..archive.catalogue import DatasetCatalogue
+
+        self.datasets = DatasetCatalogue(path, readonly=True)
+        if self.max_headers_per_rpc is None:
+            self.max_headers_per_rpc = int(self.server_configs[self.observatory].get("max_headers_per_rpc") or 1000)
+        self._methods.update({
+            "get_dataset_ids": self.get_dataset_ids,
+            "get_dataset_headers_by_id": self.get_dataset_headers_by_id,
+            "get_required_parkeys": self.get_required_parkeys,
+        })
 
     def refresh(self) -> None:
         """Re-walk the cache (new or changed files are hashed)."""
@@ -143,6 +166,8 @@ class CrdsServer:
         info["mappings"] = self.catalogues[obs].names("mapping")
         info["download_metadata"] = crds_encode(self.catalogues[obs].download_metadata())
         info["observatory"] = obs
+        if self.max_headers_per_rpc is not None:
+            info["max_headers_per_rpc"] = self.max_headers_per_rpc
         return info
 
     async def get_default_context(self, observatory: object = None, state: object = None) -> str:
@@ -205,6 +230,31 @@ class CrdsServer:
         if not isinstance(header_map, dict) or not all(isinstance(h, dict) for h in header_map.values()):
             raise RpcError("header_map must be an object of id: header")
         return await asyncio.to_thread(self._evaluate, obs, pmap, header_map, reftypes, True)
+
+    # ------------------------------------------------------------------ dataset RPCs (--datasets)
+    async def get_dataset_ids(self, context: object, instrument: object, datasets_since: object = None) -> list[str]:
+        self._context(context)
+        if not isinstance(instrument, str):
+            raise RpcError(f"instrument {instrument!r} is not a string")
+        since = _since(datasets_since)
+        return await asyncio.to_thread(self.datasets.ids, instrument, since)
+
+    async def get_dataset_headers_by_id(self, context: object, dataset_ids: object,
+                                        datasets_since: object = None) -> dict:
+        self._context(context)
+        if not isinstance(dataset_ids, list) or not all(isinstance(i, str) for i in dataset_ids):
+            raise RpcError("dataset_ids must be a list of dataset id strings")
+        if len(dataset_ids) > self.max_headers_per_rpc:
+            raise RpcError(f"{len(dataset_ids)} dataset ids: at most {self.max_headers_per_rpc} per call")
+        return await asyncio.to_thread(self.datasets.headers, dataset_ids, _since(datasets_since))
+
+    async def get_required_parkeys(self, context: object) -> dict:
+        from ..api import get_evaluator
+
+        obs, pmap = self._context(context)
+        ctx = (await asyncio.to_thread(get_evaluator, pmap, self.cfg, obs)).context
+        return {name: [ctx.instrument_key.upper(), *imap.required_parkeys]
+                for name, imap in sorted(ctx.instruments.items())}
 
     def _evaluate(self, obs: str, pmap: str, headers: dict, reftypes: object, by_id: bool = False) -> dict:
         from ..api import get_evaluator
@@ -309,6 +359,15 @@ class CrdsServer:
             return resp
         await resp.write_eof()
         return resp
+
+
+def _since(datasets_since: object) -> str | None:
+    """A ``datasets_since`` parameter as the catalogue compares it (None: all dates)."""
+    if datasets_since is None or datasets_since == "":
+        return None
+    if not isinstance(datasets_since, str):
+        raise RpcError(f"datasets_since {datasets_since!r} is not a date string")
+    return datasets_since
 
 
 def _error_reply(msg_id: object, name: str, message: str) -> dict:
