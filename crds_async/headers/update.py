@@ -254,6 +254,8 @@ def _write_in_place(target: str, info: os.stat_result, old_bytes: bytes, new_byt
             raise HeaderError(f"{target}: replaced while being updated; its header was not updated")
         try:
             _write_journal(journal, old_bytes, new_bytes)
+            if os.pread(fd, len(old_bytes), 0) != old_bytes:  # a writer that does not lock changed it
+                raise HeaderError(f"{target}: its header changed while being updated; left as it is")
         except BaseException:
             _remove_quietly(journal)  # the dataset is untouched so far
             raise

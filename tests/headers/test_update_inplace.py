@@ -163,6 +163,21 @@ def test_the_rewrite_leaves_a_dataset_changed_meanwhile_alone(dataset, monkeypat
     assert _names(dataset.parent) == [dataset.name]
 
 
+def test_the_in_place_path_leaves_a_header_changed_meanwhile_alone(dataset, monkeypatch):
+    write_journal = update_module._write_journal
+
+    def journal_then_someone_edits(*args):
+        write_journal(*args)
+        _astropy_update(dataset, {"ROOTNAME": "someone"})  # astropy takes no lock
+
+    monkeypatch.setattr(update_module, "_write_journal", journal_then_someone_edits)
+    with pytest.raises(HeaderError, match=f"{dataset.name}: its header changed while being updated"):
+        update_primary_header(dataset, CARDS)
+    header = fits.getheader(dataset, 0)
+    assert header["ROOTNAME"] == "someone" and "CRDS_CTX" not in header
+    assert _names(dataset.parent) == [dataset.name]
+
+
 def test_a_big_file_in_place_writes_only_header_bytes(tmp_path):
     """A 256 MB sparse dataset: a copy would write 256 MB and fill the holes; the header edit writes kB."""
     if not os.path.exists("/proc/self/io"):
