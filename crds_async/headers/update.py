@@ -16,6 +16,8 @@ Policy, in order:
    (the common case: the END card and the padding after it leave room).  Only
    the header bytes are written; inode, owner, mode, extended attributes and
    hard links are kept, and a 500 MB dataset costs a few kilobytes of writes.
+   A header that a writer which takes no lock (astropy) changed between our
+   read and our write is left alone.
 4. **Otherwise a rewrite beside the dataset**, renamed over it, keeping mode,
    owner (when root) and extended attributes (best effort).  A hard-linked
    file is refused rather than split, and a dataset changed by someone else
