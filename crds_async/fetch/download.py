@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import shutil
 import sys
@@ -37,7 +38,7 @@ from pathlib import Path
 import aiohttp
 
 from ..config import Config
-from ..errors import DownloadChecksumError, FetchError, FetchTimeout
+from ..errors import ConfigError, DownloadChecksumError, FetchError, FetchTimeout
 from .locks import PartFile, part_file_lock
 
 __all__ = ["RemoteFile", "Outcome", "DownloadReport", "Downloader", "file_sha1", "remote_file"]
@@ -160,8 +161,11 @@ class Downloader:
                  deadline_floor: float = DEADLINE_FLOOR) -> None:
         if jobs < 1:
             raise ValueError("jobs must be >= 1")
-        if not (min_rate >= 0 and deadline_floor > 0 and (rate_window is None or rate_window > 0)):
-            raise ValueError("min_rate must be >= 0, deadline_floor and rate_window > 0")
+        for what, value, low in (("stall seconds", stall_seconds, 0.0), ("min_rate", min_rate, None),
+                                  ("rate_window", rate_window, 0.0), ("deadline_floor", deadline_floor, 0.0)):
+            # A ConfigError (a ValueError too): these come from flags such as --stall-seconds.
+            if value is not None and not (math.isfinite(value) and (value >= 0 if low is None else value > low)):
+                raise ConfigError(f"{what} {value!r} must be a finite number {'>= 0' if low is None else '> 0'}")
         self.min_rate = min_rate
         self.rate_window = stall_seconds if rate_window is None else rate_window
         self.deadline_floor = deadline_floor

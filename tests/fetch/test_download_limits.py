@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from crds_async.errors import ConfigError
 from crds_async.fetch import locks
 from crds_async.fetch.download import Downloader, RemoteFile
 
@@ -180,9 +181,15 @@ async def test_endless_body_of_unknown_size_stops_at_the_free_space(server, tmp_
     assert not (tmp_path / "client" / name).exists()
 
 
-def test_limits_are_checked():
-    with pytest.raises(ValueError, match="min_rate"):
-        Downloader(None, client_config(None, ""), min_rate=-1)  # type: ignore[arg-type]
+@pytest.mark.parametrize("limits, message", [
+    ({"min_rate": -1.0}, "min_rate -1.0 must be a finite number >= 0"),
+    ({"stall_seconds": float("inf")}, "stall seconds inf must be a finite number > 0"),
+    ({"stall_seconds": 0.0}, "stall seconds 0.0 must be a finite number > 0"),
+    ({"deadline_floor": float("nan")}, "deadline_floor nan must be"),
+])
+def test_limits_are_checked(limits, message):
+    with pytest.raises(ConfigError, match=message):
+        Downloader(None, client_config(None, ""), **limits)  # type: ignore[arg-type]
 
 
 async def test_trickled_headers_end_at_the_deadline_floor(tmp_path):
