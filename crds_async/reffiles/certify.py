@@ -7,8 +7,9 @@ keyword that rmap matches on is present and its value is one the rmap accepts
 (the rmap's own value validation, so globs, ``N/A``, ``ANY`` and ``|``
 alternatives behave as in a lookup); ``USEAFTER`` is present and parses when the
 rmap selects by date; the keywords every JWST and Roman reference carries are
-present; FITS tables have no identical rows (errors) and no two rows with the
-same values in the columns the rmap matches on (warnings).  With a comparison
+present; FITS tables have no identical rows and no two rows with the same
+values in the columns the rmap matches on (both warnings, as the reference's
+duplicate-mode check).  With a comparison
 context, notes say which of its rmap's entries the file would replace or add.
 
 Problems are :class:`Problem` values (one line each, naming file and keyword or
@@ -35,11 +36,13 @@ from .open import OpenedReference, Table, UnusableInput, open_reference
 __all__ = ["Problem", "Note", "Certified", "certify_reference", "certify_references", "locate_type"]
 
 #: Keywords every JWST/Roman reference carries (data-model paths; FITS names via the DM table).
-_STANDARD_KEYWORDS = ("META.AUTHOR", "META.DESCRIPTION", "META.PEDIGREE", "META.REFTYPE", "META.TELESCOPE",
-                      "META.INSTRUMENT.NAME", "META.USEAFTER")
+_STANDARD_KEYWORDS = ("META.AUTHOR", "META.DESCRIPTION", "META.HISTORY", "META.PEDIGREE", "META.REFTYPE",
+                      "META.TELESCOPE", "META.INSTRUMENT.NAME", "META.USEAFTER")
 _USEAFTER_KEYS = ("USEAFTER", "META.USEAFTER", "ROMAN.META.USEAFTER")
 _NEWSTYLE = re.compile(r"^(hst|jwst|roman)_([a-z0-9]+)_([a-z0-9\-]+?)(_\d{4})?(\.|_)", re.IGNORECASE)
 _ACCEPT_ANY = ("ANY", "N/A", "*")
+#: Parameters some rmaps match on whose values are free text or dates (synphot DESCRIP, DATE).
+_FREE_FORM = re.compile(r"(^|[._])(DESCRIP|DESCRIPTION|DATE|TIME)([._]|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +119,14 @@ def locate_type(context: Context, header: Mapping[str, str], path: Path) -> tupl
         return instrument, kind.lower()
     if named and named.group(2).lower() == instrument and named.group(3).lower() in reftypes:
         return instrument, named.group(3).lower()
-    stem = Path(name).stem
-    if "_" in stem:
-        suffix = stem.rsplit("_", 1)[1].lower()
-        kind = type_table(context.observatory).get("suffix_to_filekind", {}).get(instrument, {}).get(suffix)
+    suffixes = type_table(context.observatory).get("suffix_to_filekind", {})
+    for token in reversed(Path(name).stem.lower().split("_")[1:]):
+        kind = suffixes.get(instrument, {}).get(token)
         if kind and kind in reftypes:
             return instrument, kind
+        kind = suffixes.get("synphot", {}).get(token)   # HST throughput tables of any instrument
+        if kind and kind in _reftypes(context, "synphot"):
+            return "synphot", kind
     try:
         imap = context.instrument(instrument)
     except CrdsError:
@@ -159,6 +164,7 @@ def _keyword_candidates(parkey: str, observatory: str) -> list[str]:
         table = load_data("jwst_fits_to_dm.json")
         fits_name = table["dm_to_fits"].get(parkey)
         if fits_name:
+            names[:0] = ["P_" + fits_name[:6]]   # a pattern keyword (P_DETECT = 'A|B|') stands for the keyword
             names.append(fits_name)
         names.extend(table["cross_strapped_keywords"].get(parkey, ()))
     elif observatory == "roman":
@@ -179,9 +185,54 @@ def _value_of(header: Mapping[str, str], parkey: str, observatory: str) -> tuple
 
 # ------------------------------------------------------------------ checks
 
-def _check_keywords(ref: OpenedReference, rmap: ReferenceMapping, observatory: str) -> Iterator[Problem]:
-    """Match parameters present, with values the rmap accepts."""
+def _accepted(node: MatchSelector, parameter: str, value: str) -> bool:
+    """Does some Match key of ``node`` select ``value`` for ``parameter`` (N/A keys do not count)?"""
+    position = node.parameters.index(parameter)
+    if not node.valid.get(parameter) or "N/A" in node.valid[parameter]:
+        return True   # esoteric keys (the rmap checks no values) or an N/A key (selects any value)
+    if value.startswith("ANY"):
+        return True   # ANY, and HST's generic ANY_FULL/ANY_SUB spellings
+    for matchers in node.matchers:
+        try:
+            if matchers[position].match(value) == 1:
+                return True
+        except (ValueError, TypeError):   # a numeric relation met a non-number
+            continue
+    return False
+
+
+def _instrument_values(context: Context, instrument: str) -> dict[str, set[str]]:
+    """Every value any rmap of the instrument matches each parameter on ('*' when one is a pattern)."""
+    key = (context.name, instrument)
+    found = _INSTRUMENT_VALUES.get(key)
+    if found is None:
+        found = {}
+        try:
+            rmaps = list(context.instrument(instrument).rmaps.values())
+        except CrdsError:
+            rmaps = []
+        for rmap in rmaps:
+            for node in _match_nodes(rmap):
+                for parameter, valid in node.valid.items():
+                    found.setdefault(parameter, set()).update(valid)
+        _INSTRUMENT_VALUES[key] = found
+    return found
+
+
+_INSTRUMENT_VALUES: dict[tuple[str, str], dict[str, set[str]]] = {}
+
+
+def _check_keywords(ref: OpenedReference, rmap: ReferenceMapping, context: Context) -> Iterator[Problem]:
+    """Match parameters present, with values the rmap accepts.
+
+    A missing keyword is an error for JWST and Roman, whose references carry every
+    keyword they are matched on, and a warning for HST, whose rmaps also match on
+    dataset-only keywords (array sizes, hook inputs).  A value the rmap does not accept
+    is an error when no rmap of the instrument knows it either, else a warning (a new
+    mode for this type).
+    """
     file = str(ref.path)
+    observatory = context.observatory
     seen: set[str] = set()
     for node in _match_nodes(rmap):
         for parameter in node.parameters:
@@ -190,18 +241,24 @@ def _check_keywords(ref: OpenedReference, rmap: ReferenceMapping, observatory: s
             seen.add(parameter)
             value, keyword = _value_of(ref.header, parameter, observatory)
             if value is None:
-                yield Problem(file, "keyword", f"missing keyword matched by {rmap.name}", parameter)
+                yield Problem(file, "keyword", f"missing keyword matched by {rmap.name}", parameter,
+                              "warning" if observatory == "hst" else "error")
                 continue
             valid = node.valid.get(parameter, [])
+            if _FREE_FORM.search(parameter):
+                continue  # descriptions and dates: any text is a new value, not a defect
             for alternative in (part.strip() for part in str(value).split("|")):
                 if not alternative or alternative.upper() in _ACCEPT_ANY:
                     continue
-                try:
-                    node._validate(parameter, condition_value(alternative), valid)
-                except (LookupFailure, ValueError):
-                    shown = ", ".join(valid[:12]) + (", ..." if len(valid) > 12 else "")
-                    yield Problem(file, "value", f"value {alternative!r} is not one {rmap.name} accepts ({shown})",
-                                  keyword if keyword == parameter else f"{parameter} [{keyword}]")
+                if _accepted(node, parameter, condition_value(alternative)):
+                    continue
+                known = _instrument_values(context, rmap.instrument.lower()).get(parameter, set())
+                elsewhere = condition_value(alternative) in known
+                shown = ", ".join(valid[:12]) + (", ..." if len(valid) > 12 else "")
+                text = (f"value {alternative!r} is not one {rmap.name} accepts ({shown})"
+                        + ("; other rmaps of the instrument use it" if elsewhere else ""))
+                yield Problem(file, "value", text, keyword if keyword == parameter else f"{parameter} [{keyword}]",
+                              "warning" if elsewhere else "error")
 
 
 def _uses_dates(rmap: ReferenceMapping) -> bool:
@@ -225,8 +282,8 @@ def _check_standard_keywords(ref: OpenedReference, observatory: str) -> Iterator
     if observatory not in ("jwst", "roman"):
         return
     for key in _STANDARD_KEYWORDS:
-        if key == "META.USEAFTER":
-            continue  # checked (and parsed) by _check_useafter
+        if key == "META.USEAFTER" or (key == "META.HISTORY" and observatory == "roman"):
+            continue  # USEAFTER is checked (and parsed) by _check_useafter; Roman keeps history outside meta
         value, _keyword = _value_of(ref.header, key, observatory)
         if value is None:
             yield Problem(str(ref.path), "keyword", "missing required keyword", key)
@@ -256,7 +313,8 @@ def _check_table(file: str, table: Table, mode_columns: Sequence[str]) -> Iterat
         except TypeError:
             continue
         if earlier != number:
-            yield Problem(file, "duplicate", f"HDU {table.segment}: same as row {earlier}", f"row {number}")
+            yield Problem(file, "duplicate", f"HDU {table.segment}: same as row {earlier}", f"row {number}",
+                          severity="warning")
     columns = [table.colnames.index(c) for c in mode_columns if c in table.colnames]
     if not columns:
         return
@@ -372,7 +430,7 @@ def certify_reference(path: str | Path, context: Context, comparison: Context | 
                                     "REFTYPE"))
         problems.extend(_check_useafter(ref, required=False))
     else:
-        problems.extend(_check_keywords(ref, rmap, observatory))
+        problems.extend(_check_keywords(ref, rmap, context))
         problems.extend(_check_useafter(ref, required=_uses_dates(rmap)))
     problems.extend(_check_tables(ref, rmap))
     notes: list[Note] = []

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CrdsError
-from ..instruments.asdf_tree import flatten_tree
+from ..instruments.asdf_tree import flatten_tree, history_text
 from .kinds import kind_of
 
 __all__ = ["Finding", "Table", "OpenedReference", "UnusableInput", "open_reference"]
@@ -124,6 +124,10 @@ def _open_asdf(ref: OpenedReference) -> None:
                 version = getattr(handle, "version_string", None)
                 ref.asdf_standard = str(version) if version else None
                 ref.header.update(flatten_tree({k: v for k, v in tree.items() if k != "history"}))
+                history = tree.get("history")
+                entries = history.get("entries") if isinstance(history, dict) else history
+                if entries:
+                    ref.header.setdefault("META.HISTORY", history_text(entries))
     except asdf.ValidationError as exc:  # type: ignore[attr-defined]
         ref.findings.append(Finding("schema", f"ASDF schema validation failed: {_first_line(exc)}"))
     except Exception as exc:  # noqa: BLE001 - asdf and yaml raise many kinds; one line names the problem
