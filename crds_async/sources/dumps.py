@@ -51,9 +51,11 @@ __all__ = [
 #: Characters read per chunk; a dataset larger than this grows the buffer.
 CHUNK_CHARS = 1 << 20
 
-_PLAIN = (str, int, float, bool, type(None))
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+_STR = frozenset((str,))
+_BLANKS = " \t\n\r"
 _WS = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
+_SCAN = json.JSONDecoder().scan_once  # (value, end) of the JSON value at a position, at C speed
 _PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
@@ -70,20 +72,20 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_parameters(where: str, dataset_id: object, value: object) -> dict | DatasetParametersError:
-    """``value`` when it is an object of plain values, else the dataset's error."""
-    prefix = f"{where}: dataset {_short(dataset_id)}"
+def _problem(value: object) -> str | None:
+    """Why ``value`` is not an object of plain values (None when it is one)."""
     if isinstance(value, str):
-        return DatasetParametersError(f"{prefix}: no parameters, the dump holds the text {_short(value)}")
+        return f"no parameters, the dump holds the text {_short(value)}"
     if type(value) is not dict:  # noqa: E721 - a dict subclass cannot come out of the readers
-        return DatasetParametersError(f"{prefix}: parameters are a {type(value).__name__}, not an object")
+        return f"parameters are a {type(value).__name__}, not an object"
+    if set(map(type, value)) <= _STR and set(map(type, value.values())) <= _PLAIN:
+        return None  # the usual case, checked at C speed
     for key, item in value.items():
         if type(key) is not str:  # noqa: E721
-            return DatasetParametersError(f"{prefix}: parameter name {_short(key)} is not a string")
+            return f"parameter name {_short(key)} is not a string"
         if type(item) not in _PLAIN:
-            return DatasetParametersError(
-                f"{prefix}: parameter {key!r} holds a {type(item).__name__}, not a plain value")
-    return value
+            return f"parameter {key!r} holds a {type(item).__name__}, not a plain value"
+    return None
 
 
 # ----------------------------------------------------------------------------- JSON
@@ -125,6 +127,9 @@ class _JsonStream:
 
     def peek(self) -> str:
         """The next non-blank character ('' at end of file), with the position on it."""
+        buf, pos = self.buf, self.pos
+        if pos < len(buf) and buf[pos] not in _BLANKS:
+            return buf[pos]
         while True:
             self.pos = _WS.match(self.buf, self.pos).end()
             if self.pos < len(self.buf):
@@ -152,12 +157,15 @@ class _JsonStream:
         """Decode the JSON value at the current position, reading more text while it is cut short."""
         while True:
             try:
-                value, end = _DECODER.raw_decode(self.buf, self.pos)
+                try:
+                    value, end = _SCAN(self.buf, self.pos)
+                except StopIteration as stop:
+                    raise json.JSONDecodeError("Expecting value", self.buf, stop.value) from None
             except json.JSONDecodeError as exc:
                 cut_short = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 16
                 if cut_short and self.fill():
                     continue
-                if self.eof and cut_short:
+                if self.eof and self._ends_inside(exc):
                     raise self.error(f"truncated: the file ends inside a value ({exc.msg})", exc.pos) from None
                 raise self.error(exc.msg, exc.pos) from None
             except RecursionError:
@@ -167,6 +175,12 @@ class _JsonStream:
             self.pos = end
             return value
 
+    def _ends_inside(self, exc: json.JSONDecodeError) -> bool:
+        """At end of file: did the decoder fail because the text stops (not because it is wrong)?"""
+        rest = self.buf[exc.pos:].rstrip()
+        return (exc.msg.startswith("Unterminated string") or not rest
+                or any(word.startswith(rest) for word in ("true", "false", "null", "-Infinity", "NaN")))
+
     def expect(self, char: str, problem: str) -> None:
         found = self.peek()
         if found != char:
@@ -174,8 +188,8 @@ class _JsonStream:
         self.pos += 1
 
     # -- members
-    def members(self) -> Iterator[tuple[str, object, str]]:
-        """``(dataset_id, value, where)`` for each member of each top-level object."""
+    def members(self) -> Iterator[tuple[str, object, int]]:
+        """``(dataset_id, value, position of the value in the buffer)`` for each member of each top-level object."""
         if self.peek() == "\ufeff":
             self.pos += 1
         while True:
@@ -194,9 +208,9 @@ class _JsonStream:
                 dataset_id = self.value()
                 self.expect(":", f"expected ':' after dataset id {_short(dataset_id)}")
                 self.peek()
-                at = self.where()
+                at = self.pos
                 value = self.value()
-                yield dataset_id, value, at
+                yield dataset_id, value, at  # the buffer still holds ``at`` while the caller looks
                 found = self.peek()
                 if found == ",":
                     self.pos += 1
@@ -250,7 +264,9 @@ def _pickle_members(path: str, raw: io.BufferedIOBase) -> Iterator[tuple[str, ob
             yield str(dataset_id), DatasetParametersError(
                 f"{path}: dataset id {_short(dataset_id)} is not a string")
             continue
-        yield dataset_id, _check_parameters(path, dataset_id, value)
+        problem = _problem(value)
+        yield dataset_id, value if problem is None else DatasetParametersError(
+            f"{path}: dataset {_short(dataset_id)}: {problem}")
 
 
 # ----------------------------------------------------------------------------- public
@@ -261,7 +277,7 @@ def _sniff(path: str, raw: io.BufferedReader) -> str:
     head = raw.peek(64)[:64].lstrip(b" \t\r\n")
     if head.startswith(b"\x80"):
         return "pickle"
-    if head.startswith((b"{", b"\xef\xbb\xbf")) or not head:
+    if head.startswith((b"{", b"[", b"\xef\xbb\xbf")) or not head:
         return "json"
     if path.lower().endswith(_PICKLE_SUFFIXES):
         return "pickle"  # protocols 0 and 1 have no magic number
@@ -305,10 +321,11 @@ def iter_dump(path, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[tuple[str, di
         if kind == "pickle":
             yield from _pickle_members(name, raw)
             return
-        for dataset_id, value, where in _JsonStream(raw, name, chunk_chars).members():
-            if type(dataset_id) is not str:  # noqa: E721 - the stream only decodes strings here
-                raise DumpError(f"{where}: dataset id {_short(dataset_id)} is not a string")
-            yield dataset_id, _check_parameters(where, dataset_id, value)
+        stream = _JsonStream(raw, name, chunk_chars)
+        for dataset_id, value, at in stream.members():
+            problem = _problem(value)
+            yield dataset_id, value if problem is None else DatasetParametersError(
+                f"{stream.where(at)}: dataset {_short(dataset_id)}: {problem}")
 
 
 def _bestrefs_condition(value: object) -> str:
