@@ -436,6 +436,9 @@ def _count_object_lines(raw: io.BufferedReader) -> int:
 def clean_reference_name(name: str) -> str:
     """A recorded reference without its IRAF prefix or ``crds://`` (the reference's ``cleanpath``).
 
+    As in the reference, only a lower-case ``...ref$`` prefix is an IRAF
+    prefix: ``JREF$X.FITS`` and ``mtab$x.fits`` stay as they are.
+
     Examples
     --------
     >>> clean_reference_name("jref$n4e12510j_crr.fits")
@@ -487,7 +490,7 @@ def recorded_bestrefs(params: Mapping[str, object], reftypes: Iterable[str], *,
     the type upper-cased, else ``UNDEFINED``; then normalized by
     :func:`normalize_bestref` and lower-cased as ``--print-new-references``
     prints it (``jref$X1Y2Z3_DRK.FITS`` -> ``x1y2z3_drk.fits``, an undefined
-    one -> ``n/a``).
+    one -> ``n/a``, but ``JREF$X.FITS`` -> ``jref$x.fits`` as in the reference).
 
     Returns
     -------

@@ -157,7 +157,7 @@ def test_recorded_bestrefs_read_as_compare_source_bestrefs_reads_them(campaign):
     kinds = {(row[0].split(":")[0], row[2]): row[3] for row in rows}
     first = min(d.split(":")[0] for d in params)
     assert kinds[(first, "darkfile")] == "x1y2z3_drk.fits"  # crds:// stripped
-    assert kinds.get((first, "biasfile"), "abcdef_bia.fits") == "abcdef_bia.fits"  # JREF$ stripped
+    assert kinds[(first, "biasfile")] == "jref$abcdef_bia.fits"  # the reference strips only a lower-case ref$
 
 
 # ----------------------------------------------------------------------------- formats (no reference needed)
@@ -380,13 +380,14 @@ def test_recorded_reference_spellings():
     assert clean_reference_name("jref$x.fits") == "x.fits"
     assert clean_reference_name("crds://y.fits") == "y.fits"
     assert clean_reference_name("mtab$z.fits") == "mtab$z.fits"  # only *ref$ prefixes are IRAF references
-    params = {"DARKFILE": "JREF$X1Y2Z3_DRK.FITS", "BIASFILE": "N/A", "R_FLAT": "crds://f.fits",
+    params = {"DARKFILE": "jref$X1Y2Z3_DRK.FITS", "BIASFILE": "N/A", "FLATFILE": "JREF$F.FITS", "R_FLAT": "crds://f.fits",
               "FLAT": "ignored", "PFLTFILE": "NOT FOUND n/a", "CCDTAB": "NOT FOUND bad"}
-    got = recorded_bestrefs(params, ["darkfile", "biasfile", "idctab", "pfltfile", "ccdtab"])
+    got = recorded_bestrefs(params, ["darkfile", "biasfile", "idctab", "pfltfile", "ccdtab", "flatfile"])
     assert got == {"darkfile": "x1y2z3_drk.fits", "biasfile": "n/a", "idctab": "n/a", "pfltfile": "n/a",
-                   "ccdtab": "not found bad"}
-    jwst = recorded_bestrefs(params, ["flat", "dark"], keyword_of={"flat": "R_FLAT"}.get)
-    assert jwst == {"flat": "f.fits", "dark": "x1y2z3_drk.fits"}  # no schema keyword: the type's own name
+                   "ccdtab": "not found bad", "flatfile": "jref$f.fits"}  # as the reference: 'JREF$' stays
+    jwst = recorded_bestrefs({**params, "DARK": "crds://d.fits"}, ["flat", "dark", "mask"],
+                             keyword_of={"flat": "R_FLAT", "mask": "R_MASK"}.get)
+    assert jwst == {"flat": "f.fits", "dark": "d.fits", "mask": "n/a"}  # no schema keyword: the type's name
     assert normalize_bestref("UNDEFINED", undefined_is_error=True) == (False, "UNDEFINED")
     assert normalize_bestref("NOT FOUND No match found.") == (True, "N/A")
 
