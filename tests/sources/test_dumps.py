@@ -121,10 +121,13 @@ def campaign(tmp_path_factory, reference_saved) -> dict:
     run = run_reference_bestrefs("--load-pickles", *map(str, paths), "--new-context", CONTEXT,
                                  "--print-new-references", "--save-pickle", str(merged))
     assert merged.exists(), run.stderr[-2000:]
+    as_pickle = folder / "archive-saved.pkl"
     compare = run_reference_bestrefs("--load-pickles", str(archive), "--new-context", CONTEXT,
-                                     "--compare-source-bestrefs", "--print-new-references")
-    assert printed_updates(compare.stdout), compare.stderr[-2000:]
-    return {"paths": paths, "run": run, "merged": merged, "compare": compare, "archive": archive}
+                                     "--compare-source-bestrefs", "--print-new-references",
+                                     "--save-pickle", str(as_pickle))
+    assert printed_updates(compare.stdout) and as_pickle.exists(), compare.stderr[-2000:]
+    return {"paths": paths, "run": run, "merged": merged, "compare": compare, "archive": archive,
+            "pickle": as_pickle}
 
 
 @needs_reference
@@ -138,6 +141,25 @@ def test_merged_dumps_equal_the_references_merge(campaign):
             assert params in str(ours[dataset_id]) and str(campaign["paths"][0]) in str(ours[dataset_id])
         else:
             assert ours[dataset_id] == params, dataset_id
+
+
+@needs_reference
+def test_reference_pickles_read_back_and_ours_hold_the_same(campaign, tmp_path):
+    theirs = campaign["pickle"]  # the archive object as the reference loaded and pickled it
+    loaded = load_dumps([campaign["archive"]])
+    got = dict(iter_dump(theirs))
+    assert list(got) == list(loaded)  # the reference pickles its dict in load order, not sorted
+    for dataset_id, params in loaded.items():
+        if isinstance(params, dict):
+            assert got[dataset_id] == params
+        else:
+            assert isinstance(got[dataset_id], DatasetParametersError)
+    ours = tmp_path / "ours.pkl"
+    save_pickle(ours, {k: v if isinstance(v, dict) else "archive could not dump this dataset"
+                       for k, v in loaded.items()})
+    assert ours.read_bytes()[:2] == theirs.read_bytes()[:2]  # same protocol
+    assert pickle.loads(ours.read_bytes()) == pickle.loads(theirs.read_bytes())  # plain data: safe here
+    assert list(pickle.loads(ours.read_bytes())) == list(pickle.loads(theirs.read_bytes()))
 
 
 @needs_reference
@@ -359,7 +381,7 @@ def test_later_dumps_merge_parameter_by_parameter_and_the_first_stays_raw(tmp_pa
         {"S:S": "bad later entry"},                           # skipped, reported
     ]))
     skipped = []
-    merged = load_dumps([tmp_path / "empty.json" if False else first, second], on_skipped=skipped.append)
+    merged = load_dumps([first, second], on_skipped=skipped.append)
     assert merged["A:A"] == {"lower": 1, "DARKFILE": "N/A", "GAIN": "4.0", "FLAG": "T"}
     assert merged["B:B"] == {"Y": "TWO"}
     assert merged["E:E"] == {"INSTRUME": "WFC3"}
@@ -380,8 +402,8 @@ def test_recorded_reference_spellings():
     assert clean_reference_name("jref$x.fits") == "x.fits"
     assert clean_reference_name("crds://y.fits") == "y.fits"
     assert clean_reference_name("mtab$z.fits") == "mtab$z.fits"  # only *ref$ prefixes are IRAF references
-    params = {"DARKFILE": "jref$X1Y2Z3_DRK.FITS", "BIASFILE": "N/A", "FLATFILE": "JREF$F.FITS", "R_FLAT": "crds://f.fits",
-              "FLAT": "ignored", "PFLTFILE": "NOT FOUND n/a", "CCDTAB": "NOT FOUND bad"}
+    params = {"DARKFILE": "jref$X1Y2Z3_DRK.FITS", "BIASFILE": "N/A", "FLATFILE": "JREF$F.FITS",
+              "R_FLAT": "crds://f.fits", "FLAT": "ignored", "PFLTFILE": "NOT FOUND n/a", "CCDTAB": "NOT FOUND bad"}
     got = recorded_bestrefs(params, ["darkfile", "biasfile", "idctab", "pfltfile", "ccdtab", "flatfile"])
     assert got == {"darkfile": "x1y2z3_drk.fits", "biasfile": "n/a", "idctab": "n/a", "pfltfile": "n/a",
                    "ccdtab": "not found bad", "flatfile": "jref$f.fits"}  # as the reference: 'JREF$' stays
