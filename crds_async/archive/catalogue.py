@@ -157,9 +157,14 @@ class DatasetCatalogue:
             if readonly:
                 if not self.path.is_file():
                     raise CrdsError(f"{self.path}: no such dataset catalogue")
-                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                           check_same_thread=False)
-                self._db.execute("SELECT 1 FROM datasets LIMIT 1")
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                try:
+                    self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                    self._db.execute("SELECT 1 FROM datasets LIMIT 1")
+                except sqlite3.OperationalError:
+                    # a WAL database on read-only storage: no -shm can be made beside it
+                    self._db = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False)
+                    self._db.execute("SELECT 1 FROM datasets LIMIT 1")
             else:
                 self._db = sqlite3.connect(self.path, check_same_thread=False)
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -200,19 +205,25 @@ class DatasetCatalogue:
         A one-part id ``X`` stands for every member of product ``X``, or for the dataset
         whose member is ``X``, as the archive expands it.
         """
-        found: dict[str, str] = {}
-        query = "SELECT id, params, date FROM datasets WHERE "
+        since = since or ""
+        whole, parts = [], []
         for dataset in ids:
             dataset = str(dataset).upper()
-            if ":" in dataset:
-                rows = self._db.execute(query + "id = ?", (dataset,))
-            else:
-                rows = self._db.execute(query + "(id >= ? AND id < ?) OR member = ? ORDER BY id",
-                                        (dataset + ":", dataset + ";", dataset))
-            for key, params, date in rows:
-                if not since or date >= since:
-                    found[key] = params
+            (whole if ":" in dataset else parts).append(dataset)
+        # one statement for a whole page of compound ids
+        found = dict(self._db.execute(
+            "SELECT id, params FROM datasets WHERE id IN (SELECT value FROM json_each(?)) AND date >= ?",
+            (json.dumps(whole), since)))
+        for dataset in parts:
+            found.update(self._db.execute(
+                "SELECT id, params FROM datasets WHERE ((id >= ? AND id < ?) OR member = ?) AND date >= ? "
+                "ORDER BY id", (dataset + ":", dataset + ";", dataset, since)))
         return found
+
+    def headers_json(self, ids: Iterable[str], since: str | None = None) -> str:
+        """:meth:`params_json` as one JSON object text ``{"id": {...}, ...}``, nothing re-encoded."""
+        dumps = json.dumps
+        return "{" + ",".join(f"{dumps(k)}:{v}" for k, v in self.params_json(ids, since).items()) + "}"
 
     def headers(self, ids: Iterable[str], since: str | None = None) -> dict[str, dict]:
         """``{id: parameters}`` for ``ids`` (see :meth:`params_json`)."""

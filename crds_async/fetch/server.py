@@ -39,6 +39,10 @@ _INFO_FIELDS = ("name", "observatory", "instrument", "filekind", "type", "size",
                 "rejected", "blacklisted")
 
 
+class RawJson(str):
+    """An RPC result that is already JSON text (sent as is, not re-encoded)."""
+
+
 class RpcError(Exception):
     """Becomes a JSON-RPC error answer ``"<name>: <message>"``."""
 
@@ -246,7 +250,8 @@ class CrdsServer:
             raise RpcError("dataset_ids must be a list of dataset id strings")
         if len(dataset_ids) > self.max_headers_per_rpc:
             raise RpcError(f"{len(dataset_ids)} dataset ids: at most {self.max_headers_per_rpc} per call")
-        return await asyncio.to_thread(self.datasets.headers, dataset_ids, _since(datasets_since))
+        # the catalogue's JSON texts go out as stored: parsing and re-encoding them cost 3/4 of a page
+        return RawJson(await asyncio.to_thread(self.datasets.headers_json, dataset_ids, _since(datasets_since)))
 
     async def get_required_parkeys(self, context: object) -> dict:
         from ..api import get_evaluator
@@ -300,7 +305,7 @@ class CrdsServer:
             reply = _error_reply(msg_id, "InvalidParams", str(exc))
         except (RpcError, CrdsError, ValueError) as exc:
             reply = _error_reply(msg_id, type(exc).__name__, str(exc))
-        return web.json_response(reply)
+        return _json_reply(reply)
 
     async def handle_get(self, request: web.Request) -> web.StreamResponse:
         self.requests["get"] += 1
@@ -359,6 +364,15 @@ class CrdsServer:
             return resp
         await resp.write_eof()
         return resp
+
+
+def _json_reply(reply: dict) -> web.Response:
+    """The JSON-RPC answer; a :class:`RawJson` result is spliced in as it is."""
+    result = reply.get("result")
+    if not isinstance(result, RawJson):
+        return web.json_response(reply)
+    head = json.dumps({"error": None, "id": reply.get("id")})
+    return web.Response(text=f'{head[:-1]}, "result": {result}}}', content_type="application/json")
 
 
 def _since(datasets_since: object) -> str | None:
