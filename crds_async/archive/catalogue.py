@@ -24,13 +24,9 @@ from ..errors import CrdsError, HeaderError
 from ..headers import read_header
 from ..instruments import dataset_header, header_instrument
 
-try:  # the streaming dump reader (task E); the plain reader below reads the same two shapes
-    from ..sources.dumps import iter_dump as _iter_dump
-except ImportError:  # pragma: no cover - depends on the checkout
-    _iter_dump = None
+from ..sources.dumps import iter_dump
 
-__all__ = ["DatasetCatalogue", "BuildCounts", "dataset_id_of", "exposure_time", "normalize_id",
-           "read_dump", "MIN_DATE"]
+__all__ = ["DatasetCatalogue", "BuildCounts", "dataset_id_of", "exposure_time", "normalize_id", "MIN_DATE"]
 
 #: the reference's date for a dataset whose header names no observation time
 MIN_DATE = "1900-01-01 00:00:00"
@@ -102,26 +98,6 @@ def dataset_id_of(header: Mapping[str, str], path: str | os.PathLike) -> str:
     root = str(root).strip().upper()
     product = str(header.get("ASN_ID", "")).strip().upper()
     return f"{product if product not in _NO_ASSOCIATION else root}:{root}"
-
-
-def read_dump(path: str | os.PathLike) -> Iterator[tuple[str, dict]]:
-    """``(id, params)`` of a parameter dump: one JSON object ``{id: params}`` or JSON lines of them."""
-    if _iter_dump is not None:
-        yield from _iter_dump(path)
-        return
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    try:
-        documents = [json.loads(text)]
-    except json.JSONDecodeError:
-        try:
-            documents = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise CrdsError(f"{path}: not a JSON parameter dump (line {exc.lineno}: {exc.msg})") from None
-    for document in documents:
-        if not isinstance(document, dict):
-            raise CrdsError(f"{path}: a dump holds objects of dataset id: parameters")
-        yield from document.items()
 
 
 @dataclass
@@ -281,7 +257,12 @@ class DatasetCatalogue:
         return counts
 
     def add_dump(self, path: str | os.PathLike, counts: BuildCounts | None = None) -> BuildCounts:
-        """Catalogue a parameter dump (skipped when known with the same size and mtime)."""
+        """Catalogue a parameter dump (skipped when known with the same size and mtime).
+
+        A dump is a JSON object ``{id: {KEY: value}}``, JSON lines of such objects, or any
+        other form :func:`crds_async.sources.dumps.iter_dump` reads.  A dump that cannot be
+        read raises its ``DumpError`` and adds nothing.
+        """
         counts = counts or BuildCounts()
         path = os.path.abspath(os.fspath(path))
         try:
@@ -293,9 +274,9 @@ class DatasetCatalogue:
             counts.unchanged += 1
             return counts
         with self._db:
-            for dataset, params in read_dump(path):
-                if not isinstance(params, dict):
-                    counts.errors.append(f"{path}: {dataset}: parameters are not an object")
+            for dataset, params in iter_dump(path):
+                if not isinstance(params, dict):  # that dataset's error, naming the file and place
+                    counts.errors.append(str(params))
                     continue
                 try:
                     self._put(counts, str(dataset), params)
