@@ -188,8 +188,8 @@ def _value_of(header: Mapping[str, str], parkey: str, observatory: str) -> tuple
 def _accepted(node: MatchSelector, parameter: str, value: str) -> bool:
     """Does some Match key of ``node`` select ``value`` for ``parameter`` (N/A keys do not count)?"""
     position = node.parameters.index(parameter)
-    if not node.valid.get(parameter) or "N/A" in node.valid[parameter]:
-        return True   # esoteric keys (the rmap checks no values) or an N/A key (selects any value)
+    if not node.valid.get(parameter) or set(node.valid[parameter]) <= {"N/A", "*"}:
+        return True   # esoteric keys (the rmap checks no values), or the rmap never tells values apart
     if value.startswith("ANY"):
         return True   # ANY, and HST's generic ANY_FULL/ANY_SUB spellings
     for matchers in node.matchers:
