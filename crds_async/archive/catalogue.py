@@ -212,19 +212,20 @@ class DatasetCatalogue:
 
     def _put(self, counts: BuildCounts, dataset: str, params: Mapping[str, object]) -> None:
         dataset = normalize_id(dataset)
-        clean = {str(k).upper(): v if isinstance(v, (int, float, bool)) or v is None else str(v)
-                 for k, v in params.items() if str(k).upper() not in _DROPPED_KEYS}
+        clean = {k.upper(): v for k, v in params.items()}
+        for key in _DROPPED_KEYS.intersection(clean):
+            del clean[key]
         instrument = header_instrument(clean)
         if instrument is None:
             raise CrdsError("no instrument keyword")
-        before = self._db.execute("SELECT 1 FROM datasets WHERE id = ?", (dataset,)).fetchone()
-        self._db.execute("INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?, ?)",
-                         (dataset, dataset.split(":")[-1], instrument, exposure_time(clean),
-                          json.dumps(clean, separators=(",", ":"))))
-        if before:
-            counts.updated += 1
-        else:
+        row = (dataset.split(":")[-1], instrument, exposure_time(clean),
+               json.dumps(clean, separators=(",", ":"), default=str))
+        if self._db.execute("INSERT OR IGNORE INTO datasets VALUES (?, ?, ?, ?, ?)", (dataset, *row)).rowcount:
             counts.added += 1
+        else:
+            self._db.execute("UPDATE datasets SET member = ?, instrument = ?, date = ?, params = ? WHERE id = ?",
+                             (*row, dataset))
+            counts.updated += 1
 
     def add_files(self, paths: Iterable[str | os.PathLike], counts: BuildCounts | None = None) -> BuildCounts:
         """Catalogue dataset files (each read unless known with the same size and mtime)."""
