@@ -96,7 +96,8 @@ def main() -> int:
             return 2
         rates = asyncio.run(page_all(match.group(1), args.in_flight, args.datasets, args.passes))
         print(f"paging headers over loopback: first pass {rates[0]:,.0f} datasets/s, best of {len(rates)} "
-              f"{max(rates):,.0f} datasets/s (target >= 50,000)")
+              f"{max(rates):,.0f} datasets/s (target >= 50,000); load average {os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} cores")
         return 0
     finally:
         if proc is not None and proc.poll() is None:
