@@ -44,8 +44,8 @@ CASES = [("hst", "hst_0729.pmap", "https://hst-crds.stsci.edu"),
 _LOAD_OURS = """
 import sys, time
 from crds_async.config import config_from_env
-from crds_async.rules.compiled_cache import load_context_cached
-from crds_async.rules.model import load_context
+from crds_async.engine.compiled import load_context_cached
+from crds_async.engine.loader import load_context
 cfg = config_from_env()
 start = time.perf_counter()
 (load_context_cached if sys.argv[2] == "warm" else load_context)(sys.argv[1], cfg)
@@ -123,8 +123,8 @@ def main() -> None:
     from crds_async.config import config_from_env
     from crds_async.headers import read_header
     from crds_async.instruments import bestrefs_parameters, dataset_header
-    from crds_async.rules.evaluate import Evaluator
-    from crds_async.rules.model import load_context
+    from crds_async.engine.loader import new_evaluator as Evaluator
+    from crds_async.engine.loader import load_context
 
     have_reference = not args.no_reference
     try:

@@ -1,15 +1,19 @@
 """One immutable configuration, resolved from ``CRDS_*`` environment variables.
 
-Resolution is a pure function of a mapping (``config_from_env(environ)``), so it
-is testable without touching ``os.environ``; nothing else in crds_async reads the
-environment after start-up.  Names, defaults and the accepted spellings follow
-the reference client (crds 14.0.3) so that existing setups keep working.
+Resolution is a function of a mapping (``config_from_env(environ)``), so it is
+testable without touching ``os.environ``; nothing else in crds_async reads the
+environment after start-up.  Its one look at the file system: a cache root that
+names a file is refused at once.  Names, defaults and the accepted spellings
+follow the reference client (crds 14.0.3) so that existing setups keep working;
+numeric values must also be finite and within a sane range.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,13 @@ MODES = ("local", "remote", "auto", "s3")
 # The reference lowercases boolean values, then accepts exactly these.
 _TRUE = frozenset({"true", "t", "1"})
 _FALSE = frozenset({"false", "f", "0"})
+
+# Accepted ranges of the numeric variables: wide enough for any real setup, narrow enough that
+# a slip (inf, 1e12, or 0 meaning "no timeout") cannot hang, overflow or silently disable the client.
+_RETRY_COUNT_RANGE = (0, 100)
+_RETRY_DELAY_RANGE = (0.0, 3600.0)
+_TIMEOUT_RANGE = (0.0, 86400.0)  # exclusive minimum: a timeout of 0 would be none at all
+_VERBOSITY_RANGE = (-3, 100)  # the reference's own bounds (log.set_verbose)
 
 # cache branch -> (environment root name, sub-directory of CRDS_PATH)
 _BRANCHES = {
@@ -48,29 +59,35 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean; use 1/0, true/false or t/f")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
     raw = env.get(name)
     if raw is None:
         return default
     try:
         value = int(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+        raise ConfigError(f"{name}={raw!r} is not an integer; use one from {minimum} to {maximum}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name}={raw!r} is out of range; use an integer from {minimum} to {maximum}")
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float,
+           *, above_minimum: bool = False) -> float:
+    """A finite number of seconds in ``[minimum, maximum]`` (``(minimum, maximum]`` if ``above_minimum``)."""
     raw = env.get(name)
     if raw is None:
         return default
+    low = f"more than {minimum:g}" if above_minimum else f"from {minimum:g}"
+    accepted = f"use a finite number of seconds {low} to {maximum:g}"
     try:
         value = float(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-    if not value >= minimum:  # also rejects nan
-        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds; {accepted}") from None
+    # Written so that nan and +-inf fail every comparison they reach.
+    in_range = math.isfinite(value) and value <= maximum and (value > minimum if above_minimum else value >= minimum)
+    if not in_range:
+        raise ConfigError(f"{name}={raw!r} is out of range; {accepted}")
     return value
 
 
@@ -85,6 +102,27 @@ def _clean_path(path: str) -> str:
     # The reference drops trailing slashes and expands ~ and $VARS.
     path = os.path.expanduser(os.path.expandvars(path))
     return path.rstrip("/") or "/"
+
+
+def _check_cache_roots(roots: tuple[tuple[str, str], ...]) -> None:
+    """ConfigError when a cache root given names a file (or lies under one).
+
+    A root that does not exist yet is fine (``sync`` creates it); one that cannot
+    be examined is left for its first real use to report.
+    """
+    for name, value in roots:
+        path = Path(_clean_path(value))
+        for candidate in (path, *path.parents):
+            try:
+                mode = os.stat(candidate).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError:
+                break
+            if not stat.S_ISDIR(mode):
+                inside = "" if candidate == path else f" ({candidate} is a file)"
+                raise ConfigError(f"{name}={value!r} is not a directory{inside}; point it at a cache directory")
+            break
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +209,8 @@ class Config:
 def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
     """Resolve a :class:`Config` from ``environ`` (default ``os.environ``).
 
-    Raises :class:`ConfigError` naming the variable for any malformed value.
+    Raises :class:`ConfigError` naming the variable for any malformed or out-of-range
+    value (and the accepted range), or a cache root that is not a directory.
     """
     env = os.environ if environ is None else environ
     roots = []
@@ -205,11 +244,9 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
                 "(hst_0729.pmap) or a symbolic one (jwst-operational, hst-edit)"
             )
 
-    verbosity_raw = env.get("CRDS_VERBOSITY")
-    try:
-        verbosity = int(verbosity_raw) if verbosity_raw not in (None, "") else 0
-    except ValueError:
-        raise ConfigError(f"CRDS_VERBOSITY={verbosity_raw!r} is not an integer (0 quiet, 50 debug)") from None
+    # Set but empty means the default, as in the reference.
+    verbosity = _int(env, "CRDS_VERBOSITY", 0, *_VERBOSITY_RANGE) if env.get("CRDS_VERBOSITY", "").strip() else 0
+    _check_cache_roots(tuple(roots))
 
     return Config(
         cache_roots=tuple(roots),
@@ -224,9 +261,10 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
         readonly_cache=_bool(env, "CRDS_READONLY_CACHE", False),
         # The reference treats 1 as "no retry"; 0 crashes it.  We accept 0 and
         # treat it like 1 (one attempt), which is what a user means by it.
-        retry_count=max(1, _int(env, "CRDS_CLIENT_RETRY_COUNT", 1, minimum=0)),
-        retry_delay_seconds=_float(env, "CRDS_CLIENT_RETRY_DELAY_SECONDS", 0.0),
-        client_timeout_seconds=_float(env, "CRDS_CLIENT_TIMEOUT_SECONDS", 3600.0),
+        retry_count=max(1, _int(env, "CRDS_CLIENT_RETRY_COUNT", 1, *_RETRY_COUNT_RANGE)),
+        retry_delay_seconds=_float(env, "CRDS_CLIENT_RETRY_DELAY_SECONDS", 0.0, *_RETRY_DELAY_RANGE),
+        client_timeout_seconds=_float(env, "CRDS_CLIENT_TIMEOUT_SECONDS", 3600.0, *_TIMEOUT_RANGE,
+                                      above_minimum=True),
         download_checksums=_bool(env, "CRDS_DOWNLOAD_CHECKSUMS", True),
         download_lengths=_bool(env, "CRDS_DOWNLOAD_LENGTHS", True),
         mapping_uri=_str(env, "CRDS_MAPPING_URI"),

@@ -23,9 +23,11 @@ SUBCOMMAND_MODULES = (
     "serve",
     "listing",
     "diff",
+    "rowdiff",
     "matches",
     "uses",
     "certify",
+    "catalogue",
 )
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2

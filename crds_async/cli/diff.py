@@ -1,7 +1,11 @@
-"""``crds-batch diff OLD NEW``: logical differences between two contexts or mappings.
+"""``crds-batch diff OLD NEW``: differences between two mappings or two reference files.
 
-Exit status follows the reference's ``crds diff``: 0 no differences, 1 differences,
-2 errors.  Text output prints one difference tuple per line, as the reference does;
+Mappings (``.pmap/.imap/.rmap`` names or paths, symbolic contexts) get their
+logical differences; reference files (FITS, ASDF, JSON, YAML) go to
+:mod:`crds_async.reffiles.diff` (header, data and table-row differences for
+FITS, tree differences for the others).  Exit status follows the reference's
+``crds diff``: 0 no differences, 1 differences, 2 errors.  For mappings, text
+output prints one difference tuple per line, as the reference does;
 ``--summary`` groups them per instrument and reftype; ``--json`` prints both.
 """
 
@@ -28,12 +32,14 @@ EXIT_SAME, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "diff",
-        help="logical differences between two contexts or mappings",
+        help="differences between two contexts, mappings or reference files",
         description="Print the rules and files added, deleted and replaced between two mappings "
-        "of the same kind (.pmap, .imap or .rmap). Exit 0: no differences, 1: differences, 2: error.",
+        "of the same kind (.pmap, .imap or .rmap), or the header, data and row differences between "
+        "two reference files of one kind (FITS, ASDF, JSON, YAML). "
+        "Exit 0: no differences, 1: differences, 2: error.",
     )
-    parser.add_argument("old", help="old mapping: a name in the cache or a path")
-    parser.add_argument("new", help="new mapping: a name in the cache or a path")
+    parser.add_argument("old", help="old mapping or reference: a name in the cache or a path")
+    parser.add_argument("new", help="new mapping or reference: a name in the cache or a path")
     parser.add_argument("--summary", action="store_true",
                         help="print counts and files per instrument and reftype instead of every difference")
     parser.add_argument("--json", action="store_true", help="print JSON (differences and summary)")
@@ -80,9 +86,53 @@ def summarize(differences) -> dict[str, dict[str, dict[str, object]]]:
     }
 
 
+def _is_reference(spec: str) -> bool:
+    """True for a reference file (by suffix, or the bytes of an existing file); mappings stay on their path."""
+    from ..reffiles.kinds import kind_of
+
+    return not _is_mapping(Path(spec).name) and kind_of(spec) is not None
+
+
+def _reference_path(cfg, spec: str) -> str:
+    """A path as given; a bare name not found here is looked up in the cache's references."""
+    if Path(spec).exists() or Path(spec).name != spec:
+        return spec
+    try:
+        candidates = [pick_observatory(cfg, [spec])]
+    except CrdsError:
+        candidates = ["hst", "jwst", "roman"]
+    for obs in candidates:
+        path = cfg.reference_dir(obs) / spec
+        if path.is_file():
+            return str(path)
+    return spec
+
+
+def run_reference_diff(args: argparse.Namespace) -> int:
+    """Diff two reference files and print what the reference's ``crds diff`` shows for them."""
+    from ..reffiles.diff import diff_references
+
+    try:
+        cfg = load_config(args)
+        outcome = diff_references(_reference_path(cfg, args.old), _reference_path(cfg, args.new))
+    except (CrdsError, OSError) as exc:
+        print(f"crds-batch diff: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        print_json({"old": args.old, "new": args.new, "kind": outcome.kind, "different": outcome.different,
+                    "differences": [{"path": d.where(), "action": d.action, "old": d.old, "new": d.new}
+                                    for d in outcome.differences],
+                    "text": outcome.text})
+    else:
+        print(outcome.text, end="")
+    return EXIT_DIFFERENT if outcome.different else EXIT_SAME
+
+
 def run_diff(args: argparse.Namespace) -> int:
     from ..rules.diff import diff_mappings
 
+    if _is_reference(args.old) or _is_reference(args.new):
+        return run_reference_diff(args)
     try:
         cfg = load_config(args)
         obs = pick_observatory(cfg, [Path(args.old).name, Path(args.new).name])

@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stall-seconds", type=float, default=30.0, help="how long a stall fault lasts")
     parser.add_argument("--fault-rpc", action="store_true", help="also inject error500/reset into JSON-RPC")
     parser.add_argument("--seed", type=int, default=None, help="seed for the fault sequence")
+    parser.add_argument("--datasets", type=Path, default=None, metavar="DB",
+                        help="dataset catalogue (crds-batch catalogue build) answering get_dataset_ids and "
+                        "get_dataset_headers_by_id; opened read-only")
+    parser.add_argument("--max-headers-per-rpc", type=int, default=None, metavar="N",
+                        help="dataset headers per get_dataset_headers_by_id call, as get_server_info announces "
+                        "(default: the served server_config's)")
     parser.set_defaults(handler=run_serve_command)
 
 
@@ -46,14 +52,19 @@ def run_serve_command(args: argparse.Namespace) -> int:
                            rpc=args.fault_rpc, seed=args.seed)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    from ..engine.datasets import header_answers
+    if args.max_headers_per_rpc is not None and args.max_headers_per_rpc < 1:
+        raise ConfigError(f"--max-headers-per-rpc {args.max_headers_per_rpc}: must be at least 1")
+    from ..engine.datasets import RulesService
 
-    server = CrdsServer(args.cache, args.observatory, faults)
-    server.answer = header_answers(server.cfg)
+    server = CrdsServer(args.cache, args.observatory, faults, datasets=args.datasets,
+                        max_headers_per_rpc=args.max_headers_per_rpc)
+    server.rules = RulesService(server.cfg)
 
     async def main() -> int:
         runner = await run_server(server, args.host, args.port)
         counts = {o: len(c.entries) for o, c in server.catalogues.items()}
+        if server.datasets is not None:
+            counts["datasets"] = server.datasets.count()
         # The first line is machine-readable: tests and benchmarks read the URL from it.
         print(f"serving {server.cache} at {server.base_url} ({counts})", flush=True)
         try:

@@ -24,7 +24,7 @@ from ..rules.evaluate import Evaluator
 from .registry import get_evaluator
 
 __all__ = ["DatasetAnswers", "dataset_file_format", "dataset_parameters", "answer_dataset", "answer_names",
-           "references_of_datasets", "header_answers"]
+           "references_of_datasets", "RulesService"]
 
 Source = "str | os.PathLike | Mapping[str, object]"
 
@@ -129,10 +129,25 @@ def references_of_datasets(cfg: Config, observatory: str, contexts: Iterable[str
     return names
 
 
-def header_answers(cfg: Config) -> Callable[[str, str, Mapping[str, object], list[str] | None], dict]:
-    """``answer(observatory, context, header, reftypes) -> {reftype: answer}`` for a served cache
-    (``serve``'s ``get_best_references``): the header completed as a dataset file's would be."""
-    def answer(observatory: str, context: str, header: Mapping[str, object],
-               reftypes: list[str] | None) -> dict[str, object]:
-        return answer_dataset(header, get_evaluator(context, cfg, observatory), reftypes).answers
-    return answer
+class RulesService:
+    """What ``serve`` asks the engine about a served cache's rules (contexts loaded once, then kept).
+
+    Parameters
+    ----------
+    cfg : Config
+        The served cache's configuration.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    def answers(self, observatory: str, context: str, header: Mapping[str, object],
+                reftypes: list[str] | None) -> dict[str, object]:
+        """``{reftype: answer}`` for one header, completed as a dataset file's would be."""
+        return answer_dataset(header, get_evaluator(context, self.cfg, observatory), reftypes).answers
+
+    def required_parkeys(self, observatory: str, context: str) -> dict[str, list[str]]:
+        """``{instrument: [parameters its rules read]}`` (the instrument keyword first)."""
+        ctx = get_evaluator(context, self.cfg, observatory).context
+        return {name: [ctx.instrument_key.upper(), *imap.required_parkeys]
+                for name, imap in sorted(ctx.instruments.items())}

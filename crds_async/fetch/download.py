@@ -8,6 +8,15 @@ into place.  A file under its final name is therefore always complete and
 verified; a crash leaves only the hidden temp file, reused by the next holder.
 At most ``jobs`` transfers run at once; retries (``CRDS_CLIENT_RETRY_*``) do not
 hold a transfer slot while they wait.
+
+Limits, so that no server can hold a transfer or fill the disk: the catalogue's
+size is a hard cap (a larger ``Content-Length`` is refused before anything is
+written, a body is cut the moment it passes the size); the free space of the
+target directory, less what transfers in progress still expect, must hold the
+file before it is requested; a minimum rate over a sliding window catches a
+trickle that never falls silent long enough for the stall limit; and each file
+has an overall deadline, a floor plus its size at the minimum rate.  Each
+refusal is one line naming the file, and leaves no temp file behind.
 """
 
 from __future__ import annotations
@@ -16,9 +25,12 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import os
+import shutil
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +38,7 @@ from pathlib import Path
 import aiohttp
 
 from ..config import Config
-from ..errors import DownloadChecksumError, FetchError, FetchTimeout
+from ..errors import ConfigError, DownloadChecksumError, FetchError, FetchTimeout
 from .locks import PartFile, part_file_lock
 
 __all__ = ["RemoteFile", "Outcome", "DownloadReport", "Downloader", "file_sha1", "remote_file"]
@@ -34,8 +46,12 @@ __all__ = ["RemoteFile", "Outcome", "DownloadReport", "Downloader", "file_sha1",
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-#: Upper bound for a body whose size the server did not announce (CRDS_DOWNLOAD_LENGTHS=0).
+#: Upper bound for a body whose size neither the catalogue nor the server announced.
 _UNSIZED_LIMIT = 64 << 30
+#: Default minimum transfer rate (bytes/s), averaged over the rate window.
+MIN_RATE = 1024.0
+#: Default seconds every file is allowed, however small (connection and headers included).
+DEADLINE_FLOOR = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +145,32 @@ class Downloader:
         A transfer that receives nothing for this long fails (and may be retried).
     progress : bool, optional
         Show a tqdm bar (bytes/s); default: only when stderr is a terminal.
+    min_rate : float
+        Bytes/s a transfer must average over any ``rate_window`` once that long has
+        passed, else it fails (and may be retried); 0 disables the check.
+    rate_window : float, optional
+        Seconds of the sliding window; default ``stall_seconds``.
+    deadline_floor : float
+        A file must be complete within ``deadline_floor + size / min_rate`` seconds
+        (``MIN_RATE`` when ``min_rate`` is 0); the floor alone until its size is known.
     """
 
     def __init__(self, session: aiohttp.ClientSession, cfg: Config, *, jobs: int = 8,
-                 stall_seconds: float = 60.0, lock_timeout: float = 600.0, progress: bool | None = None) -> None:
+                 stall_seconds: float = 60.0, lock_timeout: float = 600.0, progress: bool | None = None,
+                 min_rate: float = MIN_RATE, rate_window: float | None = None,
+                 deadline_floor: float = DEADLINE_FLOOR) -> None:
         if jobs < 1:
             raise ValueError("jobs must be >= 1")
+        for what, value, low in (("stall seconds", stall_seconds, 0.0), ("min_rate", min_rate, None),
+                                  ("rate_window", rate_window, 0.0), ("deadline_floor", deadline_floor, 0.0)):
+            # A ConfigError (a ValueError too): these come from flags such as --stall-seconds.
+            if value is not None and not (math.isfinite(value) and (value >= 0 if low is None else value > low)):
+                raise ConfigError(f"{what} {value!r} must be a finite number {'>= 0' if low is None else '> 0'}")
+        self.min_rate = min_rate
+        self.rate_window = stall_seconds if rate_window is None else rate_window
+        self.deadline_floor = deadline_floor
+        #: bytes that transfers in progress still expect to write (claimed against the free space)
+        self._claimed = 0
         self.session = session
         self.cfg = cfg
         self.jobs = jobs
@@ -207,23 +243,67 @@ class Downloader:
                     outcome.nbytes = await self._transfer(remote, part)
                 outcome.status = "downloaded"
                 return
+            except _NoSpace:
+                raise  # waiting will not make room
             except FetchError as exc:
                 if attempt == attempts:
                     raise
                 log.info("%s: attempt %d of %d failed: %s", remote.name, attempt, attempts, exc)
             await asyncio.sleep(self.cfg.retry_delay_seconds)
 
+    def deadline_for(self, size: int | None) -> float:
+        """Seconds a whole file of ``size`` bytes may take (the floor alone when unknown)."""
+        return self.deadline_floor + (size or 0) / (self.min_rate or MIN_RATE)
+
+    def _claim_space(self, remote: RemoteFile, part: PartFile, needed: int) -> None:
+        """Count ``needed`` bytes against the target's free space; :class:`_NoSpace` if they do not fit."""
+        free = shutil.disk_usage(part.path.parent).free
+        available = free - self._claimed
+        if needed > available:
+            busy = f" ({self._claimed} more are expected by transfers in progress)" if self._claimed else ""
+            raise _NoSpace(f"{remote.name}: needs {needed} bytes but only {free} bytes are free in "
+                           f"{part.path.parent}{busy}; not downloaded")
+        self._claimed += needed
+
     async def _transfer(self, remote: RemoteFile, part: PartFile) -> int:
         """One attempt: stream into the locked temp file, verify, rename; returns the byte count."""
-        limit = remote.size if (remote.size is not None and self.cfg.download_lengths) else _UNSIZED_LIMIT
+        # The catalogue's size caps the body even when CRDS_DOWNLOAD_LENGTHS=0 (which only
+        # stops a shorter body from being an error).
+        expected = remote.size
         digest = hashlib.sha1()
-        received = 0
+        received = claimed = 0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = self.deadline_for(expected)
+        allowed_for = f"{expected} bytes" if expected is not None else "the connection and headers"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.stall_seconds, sock_read=self.stall_seconds)
         try:
+            if expected is not None:
+                self._claim_space(remote, part, expected)
+                claimed = expected
             try:
-                async with self.session.get(remote.url, timeout=timeout) as resp:
+                async with asyncio.timeout_at(started + deadline) as overall, \
+                        self.session.get(remote.url, timeout=timeout) as resp:
                     if resp.status != 200:
                         raise FetchError(f"{remote.name}: HTTP {resp.status} from {remote.url}")
+                    announced = resp.content_length if resp.headers.get("Content-Encoding", "identity") \
+                        in ("identity", "") else None
+                    if expected is not None and announced is not None and announced > expected:
+                        raise DownloadChecksumError(
+                            f"{remote.name}: {remote.url} announces {announced} bytes, more than the {expected} bytes "
+                            "the catalogue promised; refused before writing")
+                    if expected is not None:
+                        limit = expected
+                    elif announced is not None:
+                        self._claim_space(remote, part, announced)
+                        limit = claimed = announced
+                        deadline = self.deadline_for(announced)
+                        allowed_for = f"{announced} bytes"
+                        overall.reschedule(started + deadline)
+                    else:  # no size anywhere: the rate check, and what the disk can hold
+                        limit = min(_UNSIZED_LIMIT, shutil.disk_usage(part.path.parent).free - self._claimed)
+                        overall.reschedule(None)
+                    rate = _RateWatch(self.min_rate, self.rate_window, loop.time()) if self.min_rate else None
                     # Leftovers of a failed attempt or of a killed process are discarded first.
                     os.ftruncate(part.fd, 0)
                     os.lseek(part.fd, 0, os.SEEK_SET)
@@ -231,12 +311,25 @@ class Downloader:
                         async for chunk in resp.content.iter_chunked(_CHUNK):
                             received += len(chunk)
                             if received > limit:
-                                raise DownloadChecksumError(
-                                    f"{remote.name}: server sent more than the {limit} bytes it announced; aborted")
+                                self._refuse_excess(remote, limit, expected, announced)
+                            if rate is not None and (slow := rate.too_slow(loop.time(), received)):
+                                nbytes, span = slow
+                                raise FetchTimeout(
+                                    f"{remote.name}: {remote.url} sent {nbytes} bytes in the last {span:.1f} s, "
+                                    f"under the minimum of {self.min_rate:g} bytes/s; aborted")
                             digest.update(chunk)
                             out.write(chunk)
                             self._advance(len(chunk))
+                            if claimed:
+                                taken = min(claimed, len(chunk))
+                                claimed -= taken
+                                self._claimed -= taken
             except asyncio.TimeoutError as exc:
+                if isinstance(exc, FetchError):
+                    raise
+                if overall.expired():
+                    raise FetchTimeout(f"{remote.name}: not complete after {deadline:.1f} s, the time allowed for "
+                                       f"{allowed_for} from {remote.url}; aborted") from exc
                 raise FetchTimeout(f"{remote.name}: no data from {remote.url} for {self.stall_seconds:g} s") from exc
             except (aiohttp.ClientError, ConnectionError) as exc:
                 raise FetchError(f"{remote.name}: transfer from {remote.url} failed: "
@@ -250,6 +343,18 @@ class Downloader:
         except BaseException:
             self._advance(-received)
             raise
+        finally:
+            self._claimed -= claimed
+
+    def _refuse_excess(self, remote: RemoteFile, limit: int, expected: int | None, announced: int | None) -> None:
+        if expected is not None:
+            raise DownloadChecksumError(
+                f"{remote.name}: server sent more than the {limit} bytes it announced; aborted")
+        if announced is not None:
+            raise DownloadChecksumError(
+                f"{remote.name}: server sent more than the {limit} bytes of its Content-Length; aborted")
+        raise _NoSpace(f"{remote.name}: needs more than the {limit} bytes free in {remote.path.parent} "
+                       "(the server gave no size); aborted")
 
     def _verify(self, remote: RemoteFile, received: int, sha1: str) -> None:
         if self.cfg.download_lengths and remote.size is not None and received != remote.size:
@@ -262,3 +367,38 @@ class Downloader:
     def _advance(self, nbytes: int) -> None:
         if self._bar is not None and nbytes:
             self._bar.update(nbytes)
+
+
+class _NoSpace(FetchError):
+    """The target's file system cannot hold the file: reported at once, never retried."""
+
+
+class _RateWatch:
+    """Minimum transfer rate over a sliding window, fed with the running byte count.
+
+    Samples are kept at most every ``window / 8`` seconds, so the window costs a
+    handful of entries whatever the chunk rate.  The rate is measured from the last
+    sample at least ``window`` old: over ``window`` to ``window * 9 / 8`` seconds.
+    """
+
+    __slots__ = ("min_rate", "window", "step", "samples")
+
+    def __init__(self, min_rate: float, window: float, now: float) -> None:
+        self.min_rate = min_rate
+        self.window = window
+        self.step = window / 8
+        self.samples: deque[tuple[float, int]] = deque([(now, 0)])
+
+    def too_slow(self, now: float, received: int) -> tuple[int, float] | None:
+        """``(bytes, seconds)`` of the measured span when under the minimum rate, else None."""
+        samples = self.samples
+        if now - samples[-1][0] >= self.step:
+            samples.append((now, received))
+        horizon = now - self.window
+        while len(samples) > 1 and samples[1][0] <= horizon:
+            samples.popleft()
+        since, base = samples[0]
+        span = now - since
+        if span >= self.window and received - base < self.min_rate * span:
+            return received - base, span
+        return None

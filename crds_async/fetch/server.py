@@ -40,6 +40,10 @@ _INFO_FIELDS = ("name", "observatory", "instrument", "filekind", "type", "size",
                 "rejected", "blacklisted")
 
 
+class RawJson(str):
+    """An RPC result that is already JSON text (sent as is, not re-encoded)."""
+
+
 class RpcError(Exception):
     """Becomes a JSON-RPC error answer ``"<name>: <message>"``."""
 
@@ -54,14 +58,22 @@ class CrdsServer:
     observatory : str, optional
         The observatory ``get_server_info`` describes; default: ``hst`` if served, else the first.
     faults : FaultPlan, optional
-    answer : callable, optional
-        ``(observatory, context, header, reftypes) -> {reftype: answer}``: best references
-        for ``get_best_references*`` (``crds_async.engine.datasets.header_answers``); without
-        it those methods answer an error.
+    datasets : Path, optional
+        A dataset catalogue (``crds-batch catalogue build``), opened read-only, that answers
+        the dataset RPCs (``get_dataset_ids``, ``get_dataset_headers_by_id``).
+    max_headers_per_rpc : int, optional
+        The page size ``get_server_info`` announces; default: the served server_config's.
+    """
+
+    rules : object, optional
+        What the engine answers about rules (``crds_async.engine.datasets.RulesService``):
+        ``answers(observatory, context, header, reftypes)`` for ``get_best_references*`` and
+        ``required_parkeys(observatory, context)``; without it those methods answer an error.
     """
 
     def __init__(self, cache: Path, observatory: str | None = None, faults: FaultPlan | None = None,
-                 answer: Callable | None = None) -> None:
+                 datasets: Path | None = None, max_headers_per_rpc: int | None = None,
+                 rules=None) -> None:
         self.cache = Path(cache).resolve()
         # readonly_cache: nothing in the served tree is written but the catalogue file.
         self.cfg = Config(cache_roots=(("CRDS_PATH", str(self.cache)),), mode="local", readonly_cache=True)
@@ -73,7 +85,7 @@ class CrdsServer:
         self.observatory = observatory or ("hst" if "hst" in served else served[0])
         self.observatories = served
         self.faults = faults or FaultPlan()
-        self.answer = answer
+        self.rules = rules
         self.bucket = TokenBucket(self.faults.bandwidth)
         self.catalogues = {o: Catalogue(self.cfg, o) for o in served}
         self.server_configs = {o: read_server_config(self.cfg.config_dir(o)) for o in served}
@@ -93,6 +105,23 @@ class CrdsServer:
             "get_best_references_by_header_map": self.get_best_references_by_header_map,
         }
         self.base_url = ""
+        self.datasets = None
+        self.max_headers_per_rpc = max_headers_per_rpc
+        if datasets is not None:
+            self._serve_datasets(Path(datasets))
+
+    def _serve_datasets(self, path: Path) -> None:
+        """Answer the dataset RPCs from the catalogue at ``path`` (read-only)."""
+        from ..archive.catalogue import DatasetCatalogue
+
+        self.datasets = DatasetCatalogue(path, readonly=True)
+        if self.max_headers_per_rpc is None:
+            self.max_headers_per_rpc = int(self.server_configs[self.observatory].get("max_headers_per_rpc") or 1000)
+        self._methods.update({
+            "get_dataset_ids": self.get_dataset_ids,
+            "get_dataset_headers_by_id": self.get_dataset_headers_by_id,
+            "get_required_parkeys": self.get_required_parkeys,
+        })
 
     def refresh(self) -> None:
         """Re-walk the cache (new or changed files are hashed)."""
@@ -150,6 +179,8 @@ class CrdsServer:
         info["mappings"] = self.catalogues[obs].names("mapping")
         info["download_metadata"] = crds_encode(self.catalogues[obs].download_metadata())
         info["observatory"] = obs
+        if self.max_headers_per_rpc is not None:
+            info["max_headers_per_rpc"] = self.max_headers_per_rpc
         return info
 
     async def get_default_context(self, observatory: object = None, state: object = None) -> str:
@@ -213,14 +244,40 @@ class CrdsServer:
             raise RpcError("header_map must be an object of id: header")
         return await asyncio.to_thread(self._evaluate, obs, pmap, header_map, reftypes, True)
 
+    # ------------------------------------------------------------------ dataset RPCs (--datasets)
+    async def get_dataset_ids(self, context: object, instrument: object, datasets_since: object = None) -> list[str]:
+        self._context(context)
+        if not isinstance(instrument, str):
+            raise RpcError(f"instrument {instrument!r} is not a string")
+        since = _since(datasets_since)
+        return await asyncio.to_thread(self.datasets.ids, instrument, since)
+
+    async def get_dataset_headers_by_id(self, context: object, dataset_ids: object,
+                                        datasets_since: object = None) -> dict:
+        self._context(context)
+        if not isinstance(dataset_ids, list) or not all(isinstance(i, str) for i in dataset_ids):
+            raise RpcError("dataset_ids must be a list of dataset id strings")
+        # max_headers_per_rpc is advice: the reference's bestrefs pages by the server_config it
+        # has cached (CRDS_MODE=local), not by what this server announces, so more are answered
+        # the catalogue's JSON texts go out as stored: parsing and re-encoding them cost 3/4 of a page
+        return RawJson(await asyncio.to_thread(self.datasets.headers_json, dataset_ids, _since(datasets_since)))
+
+    async def get_required_parkeys(self, context: object) -> dict:
+        obs, pmap = self._context(context)
+        return await asyncio.to_thread(self._rules().required_parkeys, obs, pmap)
+
+    def _rules(self):
+        if self.rules is None:
+            raise RpcError("this server evaluates no rules")
+        return self.rules
+
     def _evaluate(self, obs: str, pmap: str, headers: dict, reftypes: object, by_id: bool = False) -> dict:
-        if self.answer is None:
-            raise RpcError("this server computes no best references")
+        rules = self._rules()
         types = [str(t) for t in reftypes] if isinstance(reftypes, list) else None
         results = {}
         for key, header in headers.items():
             try:
-                results[key] = self.answer(obs, pmap, header, types)  # contexts loaded once, then kept
+                results[key] = rules.answers(obs, pmap, header, types)  # contexts loaded once, then kept
             except CrdsError as exc:
                 if not by_id:
                     raise RpcError(str(exc)) from None
@@ -254,7 +311,7 @@ class CrdsServer:
             reply = _error_reply(msg_id, "InvalidParams", str(exc))
         except (RpcError, CrdsError, ValueError) as exc:
             reply = _error_reply(msg_id, type(exc).__name__, str(exc))
-        return web.json_response(reply)
+        return _json_reply(reply)
 
     async def handle_get(self, request: web.Request) -> web.StreamResponse:
         self.requests["get"] += 1
@@ -313,6 +370,24 @@ class CrdsServer:
             return resp
         await resp.write_eof()
         return resp
+
+
+def _json_reply(reply: dict) -> web.Response:
+    """The JSON-RPC answer; a :class:`RawJson` result is spliced in as it is."""
+    result = reply.get("result")
+    if not isinstance(result, RawJson):
+        return web.json_response(reply)
+    head = json.dumps({"error": None, "id": reply.get("id")})
+    return web.Response(text=f'{head[:-1]}, "result": {result}}}', content_type="application/json")
+
+
+def _since(datasets_since: object) -> str | None:
+    """A ``datasets_since`` parameter as the catalogue compares it (None: all dates)."""
+    if datasets_since is None or datasets_since == "":
+        return None
+    if not isinstance(datasets_since, str):
+        raise RpcError(f"datasets_since {datasets_since!r} is not a date string")
+    return datasets_since
 
 
 def _error_reply(msg_id: object, name: str, message: str) -> dict:

@@ -23,8 +23,20 @@ __all__ = ["read_header", "read_fits_header", "read_asdf_header", "update_primar
 def read_header(path, keep: Callable[[str], bool] | None = None) -> dict[str, str]:
     """The raw merged header of a FITS or ASDF dataset, chosen by its first bytes.
 
-    ``keep`` (optional) limits the keywords read to those it accepts.
+    ``keep`` (optional) limits the keywords read to those it accepts.  Whatever goes
+    wrong reading one dataset is a :class:`HeaderError` naming it, never another
+    exception that would end a batch.
     """
+    try:
+        return _read_header(path, keep)
+    except HeaderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a hostile file must not sink the batch
+        problem = (str(exc).splitlines() or [""])[0][:120]
+        raise HeaderError(f"{path}: unreadable header ({type(exc).__name__}: {problem})") from None
+
+
+def _read_header(path, keep: Callable[[str], bool] | None) -> dict[str, str]:
     with open_raw(path) as raw:
         if raw.size == 0:
             raise HeaderError(f"{raw.path}: empty file")

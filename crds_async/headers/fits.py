@@ -16,14 +16,23 @@ and their values looked up by card text, so no Python code runs per card
 (:func:`_selected_cards`).  Anything unusual in a header (lower-case
 keywords, a wanted keyword whose first card has no value, no END card) goes to
 the card-by-card reader instead, which also words the errors.
+
+Every size and offset taken from a header is checked before use (BITPIX one of
+the standard values, NAXIS 0..999, NAXISn, PCOUNT and GCOUNT >= 0), so the
+read offset only ever moves forwards and a hostile header cannot loop the
+reader; astropy is handed only header bytes cut out by this module, never a
+file structure to walk (it loops forever on a negative NAXISn), and anything
+it raises becomes one :class:`HeaderError` line.
 """
 
 from __future__ import annotations
 
 import collections
+import io
 import operator
 import re
 import struct
+import warnings
 from collections.abc import Callable
 
 from ..errors import HeaderError
@@ -41,6 +50,8 @@ _COMMENTARY = frozenset({"COMMENT", "HISTORY", ""})
 _STRUCTURAL = frozenset({"BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "XTENSION"}
                         | {f"NAXIS{i}" for i in range(1, 1000)})
 _MAX_HEADER_BLOCKS = 10_000  # 28.8 MB of cards: far beyond any real header
+_BITPIX_VALUES = frozenset({8, 16, 32, 64, -32, -64})
+_MAX_NAXIS = 999
 
 
 _LEFT_TO_ASTROPY = frozenset({"CONTINUE", "HIERARCH"})
@@ -86,25 +97,51 @@ def _value(field: str) -> str:
     raise _NeedsAstropy  # complex, undefined or non-standard value
 
 
-def _data_size(cards: dict[str, str], primary: bool) -> int:
+class _BadStructure(Exception):
+    """A structural value (BITPIX, NAXIS, NAXISn, PCOUNT, GCOUNT) no FITS file may have."""
+
+
+def _structural_int(cards: dict[str, str], keyword: str, default: str, hdu: int) -> int:
+    text = cards.get(keyword, default)
     try:
-        bitpix = abs(int(cards.get("BITPIX", "8")))
-        naxis = int(cards.get("NAXIS", "0"))
-        if naxis == 0:
-            return 0
-        dims = [int(cards.get(f"NAXIS{i}", "0")) for i in range(1, naxis + 1)]
-        pcount = int(cards.get("PCOUNT", "0")) if not primary else 0
-        gcount = int(cards.get("GCOUNT", "1")) if not primary else 1
-        random_groups = primary and dims and dims[0] == 0 and cards.get("GROUPS") == "True"
+        return int(text)
     except ValueError:
-        raise _NeedsAstropy from None
+        raise _BadStructure(f"HDU {hdu} has {keyword} = {text[:30]!r}, not an integer") from None
+
+
+def _data_size(cards: dict[str, str], hdu: int) -> int:
+    """Bytes of the data unit of HDU number ``hdu`` (unpadded), from its structural cards.
+
+    Raises
+    ------
+    _BadStructure
+        A value outside what FITS allows: BITPIX not 8/16/32/64/-32/-64, NAXIS
+        outside 0..999, a negative NAXISn, PCOUNT or GCOUNT.  A missing NAXISn
+        counts as 0, as before (its data unit is then empty).
+    """
+    primary = hdu == 0
+    bitpix = _structural_int(cards, "BITPIX", "8", hdu)
+    if bitpix not in _BITPIX_VALUES:
+        raise _BadStructure(f"HDU {hdu} has BITPIX = {bitpix}, not one of 8, 16, 32, 64, -32, -64")
+    naxis = _structural_int(cards, "NAXIS", "0", hdu)
+    if not 0 <= naxis <= _MAX_NAXIS:
+        raise _BadStructure(f"HDU {hdu} has NAXIS = {naxis}, not within 0..{_MAX_NAXIS}")
+    if naxis == 0:
+        return 0
+    dims = [_structural_int(cards, f"NAXIS{i}", "0", hdu) for i in range(1, naxis + 1)]
+    pcount = _structural_int(cards, "PCOUNT", "0", hdu)
+    gcount = _structural_int(cards, "GCOUNT", "1", hdu)
+    for keyword, value in (*((f"NAXIS{i}", dim) for i, dim in enumerate(dims, 1)),
+                           ("PCOUNT", pcount), ("GCOUNT", gcount)):
+        if value < 0:
+            raise _BadStructure(f"HDU {hdu} has {keyword} = {value}, which is negative")
+    random_groups = primary and dims[0] == 0 and cards.get("GROUPS") == "True"
+    if primary and not random_groups:
+        pcount, gcount = 0, 1
     product = 1
     for dim in (dims[1:] if random_groups else dims):
         product *= dim
-    if random_groups:
-        pcount = int(cards.get("PCOUNT", "0"))
-        gcount = int(cards.get("GCOUNT", "1"))
-    return bitpix // 8 * gcount * (pcount + product)
+    return abs(bitpix) // 8 * gcount * (pcount + product)
 
 
 def _fast_cards(raw: RawFile, keep: Callable[[str], bool] | None = None) -> list[tuple[str, str]]:
@@ -161,7 +198,7 @@ def _fast_cards(raw: RawFile, keep: Callable[[str], bool] | None = None) -> list
                         pairs.append((keyword, text[start + 8:start + _CARD].rstrip()))
                 elif keyword:
                     raise _NeedsAstropy  # a keyword card without "= ": astropy says what its value is
-        size = _data_size(hdu_cards, primary=hdu == 0)
+        size = _data_size(hdu_cards, hdu)
         offset += (size + BLOCK - 1) // BLOCK * BLOCK
         hdu += 1
     return pairs
@@ -373,7 +410,7 @@ def _selected_cards(raw: RawFile, keep: Callable[[str], bool]) -> dict[str, str]
             if len(_DATA_SIZES) >= _LAYOUT_LIMIT:
                 _DATA_SIZES.clear()
             size = _DATA_SIZES[size_key] = _data_size({keyword: values[i] for i, keyword in layout.structural},
-                                                      primary=hdu == 0)
+                                                      hdu)
         offset += (size + BLOCK - 1) // BLOCK * BLOCK
         hdu += 1
     return merged
@@ -387,17 +424,81 @@ def _consume(iterator) -> None:
 _DATA_SIZES: dict[tuple, int] = {}
 
 
-def _astropy_cards(path: str) -> list[tuple[str, str]]:
+_KEYWORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def _is_end_card(card: bytes, strict: bool) -> bool:
+    """Whether ``card`` ends a header, as astropy's ``fits.open`` decides.
+
+    Strict (its first reading): END and 77 blanks.  Lenient (its second reading, when
+    no strict END card is found): END, blanks, then nothing or a non-keyword byte.
+    """
+    if strict or not card.startswith(b"END"):
+        return card == _END_CARD
+    rest = card[3:].lstrip(b" ")
+    return not rest or rest[0] not in _KEYWORD_BYTES
+
+
+def _raw_header(raw: RawFile, offset: int, hdu: int) -> tuple[bytes, bool] | None:
+    """The header blocks of HDU ``hdu`` at ``offset`` up to its END card, and whether that
+    END card is a strict one (see :func:`_is_end_card`); None after the last HDU.
+
+    Like ``fits.open``: the first strict END card in all-ASCII blocks ends the header;
+    failing that, the first lenient one does.
+    """
+    first = raw.read_at(offset, BLOCK)
+    if hdu > 0 and (len(first) < BLOCK or not first.startswith(b"XTENSION")):
+        return None  # padding or bytes after the last HDU: ignored, as astropy does
+    for strict in (True, False):
+        blocks: list[bytes] = []
+        position = offset
+        while True:
+            block = raw.read_at(position, BLOCK)
+            if len(block) < BLOCK or (strict and not block.isascii()):
+                break
+            blocks.append(block)
+            if any(_is_end_card(block[start:start + _CARD], strict) for start in range(0, BLOCK, _CARD)):
+                return b"".join(blocks), strict
+            if len(blocks) >= _MAX_HEADER_BLOCKS:
+                raise HeaderError(f"{raw.path}: header of HDU {hdu} has no END card")
+            position += BLOCK
+    raise HeaderError(f"{raw.path}: truncated in the header of HDU {hdu} (no END card)")
+
+
+def _astropy_cards(raw: RawFile) -> list[tuple[str, str]]:
+    """Every HDU's cards as astropy parses them; the HDUs are found by this module's checked walk.
+
+    astropy parses only each header's own bytes (so it never walks sizes taken from a header),
+    its warnings are silenced, and anything it raises becomes one line naming the file.
+    """
     from astropy.io import fits
 
     pairs: list[tuple[str, str]] = []
-    try:
-        with fits.open(path, lazy_load_hdus=True, memmap=False) as hdul:
-            for hdu in hdul:
-                for card in hdu.header.cards:
-                    pairs.append((card.keyword, str(card.value)))
-    except (OSError, ValueError, TypeError, IndexError) as exc:
-        raise HeaderError(f"{path}: not a readable FITS file ({str(exc).splitlines()[0][:120]})") from None
+    offset = 0
+    hdu = 0
+    while offset < raw.size:
+        found = _raw_header(raw, offset, hdu)
+        if found is None:
+            break
+        text, strict = found
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if strict:
+                    header = fits.Header.fromstring(text.decode("ascii"))
+                else:
+                    header = fits.Header.fromfile(io.BytesIO(text))
+                cards = [(card.keyword, str(card.value)) for card in header.cards]
+        except Exception as exc:  # noqa: BLE001 - astropy raises many kinds; one line names the file
+            problem = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+            raise HeaderError(f"{raw.path}: not a readable FITS file (HDU {hdu}: {problem})") from None
+        pairs += cards
+        structural: dict[str, str] = {}
+        for keyword, value in cards:
+            if keyword.upper() in _STRUCTURAL:
+                structural.setdefault(keyword.upper(), value)
+        offset += len(text) + (_data_size(structural, hdu) + BLOCK - 1) // BLOCK * BLOCK
+        hdu += 1
     return pairs
 
 
@@ -428,14 +529,17 @@ def read_fits_raw(raw: RawFile, keep: Callable[[str], bool] | None = None) -> di
     if not raw.prefix.startswith(FITS_MAGIC):
         raise HeaderError(f"{raw.path}: not a FITS file (no SIMPLE card)")
     try:
-        if keep is not None:
-            try:
-                return _selected_cards(raw, keep)  # upper-case keywords, first value wins, no COMMENT/HISTORY
-            except _UseCardWalk:
-                pass
-        pairs = _fast_cards(raw, keep)
-    except _NeedsAstropy:
-        pairs = _astropy_cards(raw.path)
-        if keep is not None:
-            pairs = [(k, v) for k, v in pairs if k.upper() in _STRUCTURAL or keep(k.upper())]
+        try:
+            if keep is not None:
+                try:
+                    return _selected_cards(raw, keep)  # upper-case keywords, first value wins, no COMMENT/HISTORY
+                except _UseCardWalk:
+                    pass
+            pairs = _fast_cards(raw, keep)
+        except _NeedsAstropy:
+            pairs = _astropy_cards(raw)
+            if keep is not None:
+                pairs = [(k, v) for k, v in pairs if k.upper() in _STRUCTURAL or keep(k.upper())]
+    except _BadStructure as exc:
+        raise HeaderError(f"{raw.path}: bad FITS structure: {exc}") from None
     return merge_cards(pairs)

@@ -82,11 +82,11 @@ async def test_rpc_answers_and_downloads(served):
 async def test_best_references_from_the_rules_engine(served, corpus, expected_hst):
     from tests.rules.test_corpus import astropy_raw_header
 
-    from crds_async.engine.datasets import header_answers
+    from crds_async.engine.datasets import RulesService
 
     cache, _ = served
     server = CrdsServer(cache)
-    server.answer = header_answers(server.cfg)
+    server.rules = RulesService(server.cfg)
     runner = await run_server(server)
     try:
         datasets = sorted(expected_hst)[::60]

@@ -1,4 +1,7 @@
-"""update_primary_header: astropy-compatible cards, data untouched, atomic under failure."""
+"""update_primary_header: astropy-compatible cards, data untouched, atomic under failure.
+
+In-place editing, the journal and the file-safety policy: test_update_inplace.py.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from astropy.io import fits
 
 from crds_async.errors import HeaderError
 from crds_async.headers import read_header, update_primary_header
+from crds_async.headers.update import journal_path, recover_interrupted_update
 from tests.conftest import CORPUS
 
 
@@ -49,6 +53,10 @@ def test_cards_equal_astropy_update_mode_and_data_is_untouched(dataset, tmp_path
     assert sorted(p.name for p in dataset.parent.iterdir()) == sorted([dataset.name, "twin.fits"])
 
 
+#: More cards than the corpus headers' free room: the header grows a block, so the file is rewritten.
+OVERFLOW = {f"PAD{i:05d}": "x" * 60 for i in range(40)}
+
+
 def test_a_failed_rename_leaves_the_original_and_no_temp_file(dataset, monkeypatch):
     before = dataset.read_bytes()
 
@@ -57,7 +65,7 @@ def test_a_failed_rename_leaves_the_original_and_no_temp_file(dataset, monkeypat
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(HeaderError, match=f"{dataset.name}: cannot update"):
-        update_primary_header(dataset, {"CRDS_CTX": "hst_0729.pmap"})
+        update_primary_header(dataset, {"CRDS_CTX": "hst_0729.pmap", **OVERFLOW})
     assert dataset.read_bytes() == before
     assert [p.name for p in dataset.parent.iterdir()] == [dataset.name]
 
@@ -82,6 +90,10 @@ def test_sigkill_mid_update_never_leaves_a_half_file(dataset):
         assert _data_after_primary(dataset) == _data_after_primary_bytes(original)
     for leftover in dataset.parent.glob("*.part-*"):
         leftover.unlink()  # a killed writer may leave its temp file beside the target, never the target
+    recover_interrupted_update(dataset)  # a killed in-place writer may leave its journal: rolled back
+    assert not os.path.exists(journal_path(dataset))
+    assert fits.getheader(dataset, 0)["CRDS_CTX"].startswith("hst_")
+    assert _data_after_primary(dataset) == _data_after_primary_bytes(original)
 
 
 def _data_after_primary_bytes(raw: bytes) -> bytes:

@@ -1,0 +1,36 @@
+"""Dataset parameter sources other than dataset files: archive and ``--save-pickle`` dumps.
+
+- ``iter_dump(path)``: stream ``(dataset_id, parameters or error)`` from one dump
+  (JSON object, JSON lines or a restricted pickle, told apart by content).
+- ``load_dumps(paths)``: several dumps, worst to best, merged as the reference's
+  ``crds bestrefs --load-pickles`` merges them.
+- ``count_datasets(path)``: a progress total.
+- ``recorded_bestrefs(params, reftypes)``: the archive's recorded best references.
+- ``save_pickle(path, pairs)``: write what the reference's ``--save-pickle`` writes, atomically.
+"""
+
+from __future__ import annotations
+
+from .dumps import (
+    DatasetParametersError,
+    DumpError,
+    clean_reference_name,
+    count_datasets,
+    iter_dump,
+    load_dumps,
+    normalize_bestref,
+    recorded_bestrefs,
+)
+from .save import save_pickle
+
+__all__ = [
+    "DumpError",
+    "DatasetParametersError",
+    "iter_dump",
+    "load_dumps",
+    "count_datasets",
+    "recorded_bestrefs",
+    "normalize_bestref",
+    "clean_reference_name",
+    "save_pickle",
+]

@@ -1,0 +1,133 @@
+"""``crds-batch serve --datasets``: the reference's bestrefs gets dataset parameters from it.
+
+A catalogue of the HST corpus (built into a temp dir) is served on loopback with a small
+``max_headers_per_rpc`` so that every id list is paged.  The reference client (crds 14.0.3,
+in a subprocess, read-only shared cache) runs ``bestrefs --datasets`` and
+``--affected-datasets`` against it.  Its stdout (the affected products) is kept in
+``tests/archive/data/`` for comparison with crds-batch's own answers: see
+:func:`reference_affected`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from crds_async.archive import remote
+from crds_async.archive.catalogue import DatasetCatalogue
+from crds_async.config import Config
+from crds_async.errors import ServiceError
+from crds_async.fetch.client import CrdsClient
+from tests.conftest import CACHE, needs_reference
+from tests.fetch.helpers import PYTHON, make_served_cache, server_process
+
+DATA = Path(__file__).resolve().parent / "data"
+PAGE = 50          # max_headers_per_rpc announced: our client pages ACS (76) and COS (45) in two each
+OLD, NEW = "hst_0600.pmap", "hst_0729.pmap"
+
+
+def reference_affected(stdout: str) -> list[str]:
+    """The affected products the reference's ``bestrefs --print-affected`` printed, in its order."""
+    return [line.strip() for line in stdout.splitlines() if line.strip() and " " not in line.strip()]
+
+
+def saved_affected(name: str) -> list[str]:
+    """A saved reference run's affected products (``tests/archive/data/<name>``)."""
+    return reference_affected((DATA / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, shared_cache, corpus):
+    """(server URL, catalogue path, its sha1 before serving) for the whole HST corpus."""
+    root = tmp_path_factory.mktemp("served_datasets")
+    db = root / "datasets.db"
+    with DatasetCatalogue(db) as catalogue:
+        assert catalogue.add_files(sorted((corpus / "hst").iterdir())).datasets == 300
+    cache = make_served_cache(root / "cache", shared_cache)
+    before = _sha1(db)
+    with server_process(cache, "--datasets", str(db), "--max-headers-per-rpc", str(PAGE)) as url:
+        yield url, db, before
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _reference(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    env.update(CRDS_SERVER_URL=url, CRDS_OBSERVATORY="hst", CRDS_MODE="local", CRDS_READONLY_CACHE="1",
+               CRDS_PATH=str(CACHE))
+    return subprocess.run([PYTHON, "-m", "crds.bestrefs", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_our_client_pages_what_the_catalogue_holds(served):
+    url, db, before = served
+
+    async def fetch():
+        async with CrdsClient(url, Config(retry_count=2, retry_delay_seconds=0.1)) as client:
+            size = await remote.page_size(client)
+            ids = await remote.dataset_ids(client, NEW, ["acs", "cos"])
+            late = await remote.dataset_ids(client, NEW, ["acs", "cos"], {"acs": "2010-01-01 00:00:00"})
+            pages = [item async for item in remote.dataset_headers(client, NEW, ids, in_flight=3)]
+            small = [item async for item in remote.dataset_headers(client, NEW, ids, per_page=7, in_flight=2)]
+            everything = [item async for item in remote.instrument_headers(client, NEW, ["wfc3"])]
+            # more than the page size is answered too (the reference pages by its cached server_config)
+            whole = await client.call("get_dataset_headers_by_id", NEW, ids, None)
+            with pytest.raises(ServiceError, match="Unknown context"):
+                await client.call("get_dataset_ids", "hst_9999.pmap", "acs")
+            parkeys = await client.call("get_required_parkeys", NEW)
+            return size, ids, late, pages, small, everything, parkeys, whole
+
+    size, ids, late, pages, small, everything, parkeys, whole = asyncio.run(fetch())
+    with DatasetCatalogue(db, readonly=True) as catalogue:
+        assert size == PAGE
+        assert ids == sorted(catalogue.ids("acs") + catalogue.ids("cos")) and len(ids) == 121
+        assert late == sorted(catalogue.ids("acs", "2010-01-01 00:00:00") + catalogue.ids("cos"))
+        assert len(late) < len(ids)
+        assert [i for i, _ in pages] == ids and dict(pages) == catalogue.headers(ids)
+        assert small == pages and whole == dict(pages)
+        assert dict(everything) == catalogue.headers(catalogue.ids("wfc3"))
+    assert parkeys["acs"][0] == "INSTRUME" and "DETECTOR" in parkeys["acs"]
+    assert _sha1(db) == before, "serving wrote into the catalogue"
+
+
+@needs_reference
+def test_reference_bestrefs_datasets(served, tmp_path):
+    url, _db, _sha = served
+    proc = _reference(url, tmp_path, "--datasets", "I04BZQ010:I04BZQ0VQ", "L0B458010", "la9k03c3q",
+                      "--new-context", NEW)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Dumped 2 of 3 datasets" in proc.stderr       # la9k03c3q is not in the corpus
+    assert "Dataset 'LA9K03C3Q' isn't represented by downloaded parameters" in proc.stderr
+    assert reference_affected(proc.stdout) == []         # no comparison asked: nothing on stdout
+
+
+@needs_reference
+def test_reference_affected_datasets(served, tmp_path):
+    url, _db, _sha = served
+    proc = _reference(url, tmp_path, "--affected-datasets", "--old-context", OLD, "--new-context", NEW)
+    # the corpus has datasets whose rules fail on purpose: the reference reports them and exits 1
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    affected = reference_affected(proc.stdout)
+    assert f"Affected products = {len(affected)}" in proc.stderr
+    assert affected == saved_affected(f"reference_affected_datasets_{OLD[:-5]}_{NEW[:-5]}.txt")
+
+
+@needs_reference
+def test_reference_affected_acs_cos(served, tmp_path):
+    url, _db, _sha = served
+    # --affected-datasets with --instruments is refused by the reference itself (two source
+    # modes); this is the same bundle for named instruments, every date.
+    proc = _reference(url, tmp_path, "--instruments", "acs", "cos", "--old-context", OLD, "--new-context", NEW,
+                      "--print-affected", "--undefined-differences-matter", "--na-differences-matter")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    affected = reference_affected(proc.stdout)
+    assert f"Affected products = {len(affected)}" in proc.stderr
+    assert affected == saved_affected(f"reference_affected_acs_cos_{OLD[:-5]}_{NEW[:-5]}.txt")
+    assert all(p.startswith(("j", "l")) for p in affected)   # ACS and COS products only
