@@ -36,8 +36,10 @@ def allowed_table(text: str) -> dict[str, set[str]]:
 def layer_of(module: str) -> str:
     """``crds_async.rules.model`` -> ``rules``; ``crds_async.config`` -> ``config``; the root -> ``api``."""
     parts = module.split(".")
-    if parts == ["crds_async"] or parts[1] in ("__init__", "__main__", "api", "references_api"):
+    if parts == ["crds_async"] or parts[1] in ("__init__", "api", "references_api"):
         return "api"
+    if parts[1] == "__main__":
+        return "main"
     return parts[1]
 
 

@@ -56,7 +56,12 @@ def run_serve_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-headers-per-rpc {args.max_headers_per_rpc}: must be at least 1")
     from ..engine.datasets import RulesService
 
-    server = CrdsServer(args.cache, args.observatory, faults, datasets=args.datasets,
+    catalogue = None
+    if args.datasets is not None:
+        from ..archive.catalogue import DatasetCatalogue
+
+        catalogue = DatasetCatalogue(args.datasets, readonly=True)
+    server = CrdsServer(args.cache, args.observatory, faults, datasets=catalogue,
                         max_headers_per_rpc=args.max_headers_per_rpc)
     server.rules = RulesService(server.cfg)
 

@@ -58,13 +58,12 @@ class CrdsServer:
     observatory : str, optional
         The observatory ``get_server_info`` describes; default: ``hst`` if served, else the first.
     faults : FaultPlan, optional
-    datasets : Path, optional
-        A dataset catalogue (``crds-batch catalogue build``), opened read-only, that answers
-        the dataset RPCs (``get_dataset_ids``, ``get_dataset_headers_by_id``).
+    datasets : object, optional
+        An open, read-only dataset catalogue (``crds_async.archive.catalogue.DatasetCatalogue``
+        with ``readonly=True``) that answers the dataset RPCs (``get_dataset_ids``,
+        ``get_dataset_headers_by_id``): ``ids(instrument, since)``, ``headers_json(ids, since)``.
     max_headers_per_rpc : int, optional
         The page size ``get_server_info`` announces; default: the served server_config's.
-    """
-
     rules : object, optional
         What the engine answers about rules (``crds_async.engine.datasets.RulesService``):
         ``answers(observatory, context, header, reftypes)`` for ``get_best_references*`` and
@@ -72,7 +71,7 @@ class CrdsServer:
     """
 
     def __init__(self, cache: Path, observatory: str | None = None, faults: FaultPlan | None = None,
-                 datasets: Path | None = None, max_headers_per_rpc: int | None = None,
+                 datasets=None, max_headers_per_rpc: int | None = None,
                  rules=None) -> None:
         self.cache = Path(cache).resolve()
         # readonly_cache: nothing in the served tree is written but the catalogue file.
@@ -108,13 +107,11 @@ class CrdsServer:
         self.datasets = None
         self.max_headers_per_rpc = max_headers_per_rpc
         if datasets is not None:
-            self._serve_datasets(Path(datasets))
+            self._serve_datasets(datasets)
 
-    def _serve_datasets(self, path: Path) -> None:
-        """Answer the dataset RPCs from the catalogue at ``path`` (read-only)."""
-        from ..archive.catalogue import DatasetCatalogue
-
-        self.datasets = DatasetCatalogue(path, readonly=True)
+    def _serve_datasets(self, catalogue) -> None:
+        """Answer the dataset RPCs from an open, read-only dataset catalogue."""
+        self.datasets = catalogue
         if self.max_headers_per_rpc is None:
             self.max_headers_per_rpc = int(self.server_configs[self.observatory].get("max_headers_per_rpc") or 1000)
         self._methods.update({
