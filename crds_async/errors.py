@@ -18,6 +18,10 @@ CrdsError
     FetchTimeout           also a builtin TimeoutError
     UnsafeNameError        a name from a server or file is not a plain file name
     ServiceError           the server answered with a JSON-RPC error
+
+Exit statuses of ``crds-batch`` go by class (:func:`exit_code`): 0 done, 1 the run
+finished but some datasets or files had problems, 2 fatal (usage, configuration,
+unusable input, or a bug), 3 the server or the network failed (worth retrying later).
 """
 
 from __future__ import annotations
@@ -41,7 +45,14 @@ __all__ = [
     "FetchTimeout",
     "UnsafeNameError",
     "ServiceError",
+    "EXIT_OK",
+    "EXIT_PROBLEMS",
+    "EXIT_FATAL",
+    "EXIT_NETWORK",
+    "exit_code",
 ]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_FATAL, EXIT_NETWORK = 0, 1, 2, 3
 
 
 class CrdsError(Exception):
@@ -114,3 +125,16 @@ class UnsafeNameError(FetchError, ValueError):
 
 class ServiceError(FetchError):
     """The server answered a JSON-RPC call with an error."""
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit status a run that stopped on ``exc`` ends with.
+
+    A failed server or network (:class:`FetchError`, except a refused name, which is bad
+    input) is :data:`EXIT_NETWORK`: the same command may succeed later.  Everything else,
+    a usage or configuration error, unusable input or an unexpected exception, is
+    :data:`EXIT_FATAL`.
+    """
+    if isinstance(exc, FetchError) and not isinstance(exc, UnsafeNameError):
+        return EXIT_NETWORK
+    return EXIT_FATAL

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import traceback
 from collections.abc import Sequence
 
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
@@ -30,7 +31,9 @@ SUBCOMMAND_MODULES = (
     "catalogue",
 )
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+from ..errors import EXIT_FATAL as EXIT_USAGE
+from ..errors import EXIT_OK
+from ..errors import EXIT_PROBLEMS as EXIT_SOME_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fast batch CRDS best references, sync and rules inspection.",
     )
     parser.add_argument("--version", action="version", version=f"crds-batch {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         modname = f"{__name__}.{name}"
@@ -52,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``crds-batch`` console script."""
-    from ..errors import CrdsError
+    from ..errors import CrdsError, exit_code
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -64,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args))
     except CrdsError as exc:
         print(f"crds-batch {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        if args.debug:
+            traceback.print_exc()
+        return exit_code(exc)
     except KeyboardInterrupt:
         print(f"crds-batch {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -74,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = None  # type: ignore[assignment]
         finally:
             return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - a bug: one line (the traceback with --debug), fatal
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"crds-batch {args.command}: internal error: {type(exc).__name__}: {first} "
+              "(run again with --debug for the traceback, and please report it)", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        return exit_code(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -63,7 +63,7 @@ def run_serve_command(args: argparse.Namespace) -> int:
         catalogue = DatasetCatalogue(args.datasets, readonly=True)
     server = CrdsServer(args.cache, args.observatory, faults, datasets=catalogue,
                         max_headers_per_rpc=args.max_headers_per_rpc)
-    server.rules = RulesService(server.cfg)
+    server.rules_service = RulesService(server.cfg)
 
     async def main() -> int:
         runner = await run_server(server, args.host, args.port)

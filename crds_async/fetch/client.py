@@ -25,6 +25,7 @@ from .._version import __version__
 from ..config import Config
 from ..errors import FetchError, FetchTimeout, ServiceError, UnsafeNameError
 from .names import check_name
+from .network_errors import NETWORK_ERRORS, network_error
 
 __all__ = ["CrdsClient", "crds_encode", "crds_decode", "default_server_url", "MAX_REPLY_BYTES"]
 
@@ -154,8 +155,8 @@ class CrdsClient:
                                            f"{MAX_REPLY_BYTES} bytes from {url}")
                     parts.append(chunk)
                 raw = b"".join(parts)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        except NETWORK_ERRORS as exc:
+            raise _Retryable(str(network_error(exc, f"{method} at {url}"))) from exc
         try:
             reply = json.loads(raw)
         except (ValueError, UnicodeDecodeError):

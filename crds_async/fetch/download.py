@@ -39,6 +39,7 @@ import aiohttp
 
 from ..config import Config
 from ..errors import ConfigError, DownloadChecksumError, FetchError, FetchTimeout
+from .network_errors import NETWORK_ERRORS, network_error
 from .locks import PartFile, part_file_lock
 
 __all__ = ["RemoteFile", "Outcome", "DownloadReport", "Downloader", "file_sha1", "remote_file"]
@@ -331,9 +332,8 @@ class Downloader:
                     raise FetchTimeout(f"{remote.name}: not complete after {deadline:.1f} s, the time allowed for "
                                        f"{allowed_for} from {remote.url}; aborted") from exc
                 raise FetchTimeout(f"{remote.name}: no data from {remote.url} for {self.stall_seconds:g} s") from exc
-            except (aiohttp.ClientError, ConnectionError) as exc:
-                raise FetchError(f"{remote.name}: transfer from {remote.url} failed: "
-                                 f"{type(exc).__name__}: {exc}") from exc
+            except NETWORK_ERRORS as exc:
+                raise network_error(exc, f"{remote.name}: transfer from {remote.url}") from exc
             self._verify(remote, received, digest.hexdigest())
             if os.fstat(part.fd).st_size != received:  # what we hashed is what the file holds
                 raise DownloadChecksumError(f"{remote.name}: temp file size differs from the bytes received")

@@ -64,7 +64,7 @@ class CrdsServer:
         ``get_dataset_headers_by_id``): ``ids(instrument, since)``, ``headers_json(ids, since)``.
     max_headers_per_rpc : int, optional
         The page size ``get_server_info`` announces; default: the served server_config's.
-    rules : object, optional
+    rules_service : object, optional
         What the engine answers about rules (``crds_async.engine.datasets.RulesService``):
         ``answers(observatory, context, header, reftypes)`` for ``get_best_references*`` and
         ``required_parkeys(observatory, context)``; without it those methods answer an error.
@@ -72,7 +72,7 @@ class CrdsServer:
 
     def __init__(self, cache: Path, observatory: str | None = None, faults: FaultPlan | None = None,
                  datasets=None, max_headers_per_rpc: int | None = None,
-                 rules=None) -> None:
+                 rules_service=None) -> None:
         self.cache = Path(cache).resolve()
         # readonly_cache: nothing in the served tree is written but the catalogue file.
         self.cfg = Config(cache_roots=(("CRDS_PATH", str(self.cache)),), mode="local", readonly_cache=True)
@@ -84,7 +84,7 @@ class CrdsServer:
         self.observatory = observatory or ("hst" if "hst" in served else served[0])
         self.observatories = served
         self.faults = faults or FaultPlan()
-        self.rules = rules
+        self.rules_service = rules_service
         self.bucket = TokenBucket(self.faults.bandwidth)
         self.catalogues = {o: Catalogue(self.cfg, o) for o in served}
         self.server_configs = {o: read_server_config(self.cfg.config_dir(o)) for o in served}
@@ -264,9 +264,9 @@ class CrdsServer:
         return await asyncio.to_thread(self._rules().required_parkeys, obs, pmap)
 
     def _rules(self):
-        if self.rules is None:
+        if self.rules_service is None:
             raise RpcError("this server evaluates no rules")
-        return self.rules
+        return self.rules_service
 
     def _evaluate(self, obs: str, pmap: str, headers: dict, reftypes: object, by_id: bool = False) -> dict:
         rules = self._rules()

@@ -86,7 +86,7 @@ async def test_best_references_from_the_rules_engine(served, corpus, expected_hs
 
     cache, _ = served
     server = CrdsServer(cache)
-    server.rules = RulesService(server.cfg)
+    server.rules_service = RulesService(server.cfg)
     runner = await run_server(server)
     try:
         datasets = sorted(expected_hst)[::60]
