@@ -45,7 +45,7 @@ def getrecommendations(header: Mapping[str, object], context: str | None = None,
     if observatory is None and context is None and cfg.context is None and cfg.observatory is None:
         observatory = observatory_of_instrument(header_instrument(header) or "")
     evaluator = get_evaluator(context or cfg.context, cfg, observatory)
-    found = answer_dataset(header, evaluator, reftypes, complete=False, fast=fast)
+    found = answer_dataset(header, evaluator, reftypes, complete=False, fast=fast, screen="api")
     if not fast:
         evaluator.check_bad_files(found.instrument, found.answers)
     return found.answers

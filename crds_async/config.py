@@ -92,8 +92,9 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float, ma
 
 
 def _str(env: Mapping[str, str], name: str) -> str | None:
+    """A variable's text; unset, empty and ``none`` (any case, as the reference reads it) are None."""
     raw = env.get(name)
-    if raw is None or raw.strip() == "":
+    if raw is None or raw.strip() == "" or raw.strip().lower() == "none":
         return None
     return raw.strip()
 

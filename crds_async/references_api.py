@@ -106,7 +106,7 @@ async def _cache_references(cfg: Config, observatory: str, context: str | None,
 
 def _recommend(evaluator, parameters: Mapping[str, object], reftypes: list[str] | None,
                fast: bool) -> dict[str, object]:
-    found = answer_dataset(parameters, evaluator, reftypes, complete=False, fast=fast)
+    found = answer_dataset(parameters, evaluator, reftypes, complete=False, fast=fast, screen="api")
     if not fast:
         evaluator.check_bad_files(found.instrument, found.answers)
     return found.answers

@@ -108,3 +108,11 @@ def test_cache_paths_equal_the_reference(monkeypatch):
             for branch, getter in getters.items():
                 for obs in ("hst", "jwst"):
                     assert str(ours.cache_dir(branch, obs)) == getter(obs), (subset, branch, obs)
+
+
+def test_none_means_unset_as_the_reference_reads_it():
+    """The reference reads CRDS_* variables valued none/None/NONE as unset (its own tests set
+    CRDS_OBSERVATORY=none); so do we."""
+    for spelling in ("none", "None", "NONE"):
+        cfg = config_from_env({"CRDS_OBSERVATORY": spelling, "CRDS_CONTEXT": spelling})
+        assert cfg.observatory is None and cfg.context is None

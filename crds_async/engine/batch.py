@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..errors import CrdsError, HeaderError
-from .datasets import answer_dataset
+from .datasets import answer_dataset, screening_keep
 from .registry import get_evaluator
 from .results import AnswerProblems, DatasetResult, answers_json
 
@@ -54,6 +54,9 @@ class BatchSpec:
     #: workers also render each dataset's answers as JSON text (:func:`answers_json`), so
     #: that the one process writing the output is not the bottleneck of a many-core batch
     render_json: bool = False
+    #: with no reftypes, answer the types ``crds bestrefs`` does (JWST: screened by the CRDSCFG
+    #: tables); False answers every type of each instrument
+    screen_types: bool = False
 
 
 # ----------------------------------------------------------------- discovery
@@ -137,13 +140,17 @@ def _evaluate_one(item, spec: BatchSpec, evaluator, problems: AnswerProblems | N
             evaluator = _evaluator(spec, spec.context)  # raises the load's error, for this dataset
         # only the keywords the rules can use are read (the old context's are a subset or
         # checked the same way); JWST synonyms of a wanted keyword map to a wanted name too
-        keep = evaluator.wants if spec.old_context is None else None
-        found = answer_dataset(source, evaluator, spec.reftypes, keep=keep)
+        keep = None
+        if spec.old_context is None:
+            keep = screening_keep(evaluator) if spec.screen_types else evaluator.wants
+        found = answer_dataset(source, evaluator, spec.reftypes, keep=keep,
+                               screen="cli" if spec.screen_types else None)
         result.instrument, result.answers = found.instrument, found.answers
         if spec.old_context:
             # Only the types whose rules differ can change: the old context answers just those.
             changed = (spec.changed_types or {}).get(result.instrument, ())
-            result.compared = tuple(t for t in changed if not spec.reftypes or t in spec.reftypes)
+            asked = found.reftypes
+            result.compared = tuple(t for t in changed if asked is None or t in asked)
             result.old_answers = {}
             if result.compared:
                 old = _evaluator(spec, spec.old_context)

@@ -20,10 +20,11 @@ from ..config import Config
 from ..errors import CrdsError
 from ..headers import read_header
 from ..instruments import bestrefs_parameters, dataset_header
+from ..instruments.jwst_types import SCREENING_KEYWORDS, applicable_reftypes
 from ..rules.evaluate import Evaluator
 from .registry import get_evaluator
 
-__all__ = ["DatasetAnswers", "dataset_file_format", "dataset_parameters", "answer_dataset", "answer_names",
+__all__ = ["DatasetAnswers", "SCREENINGS", "screened_types", "screening_keep", "dataset_file_format", "dataset_parameters", "answer_dataset", "answer_names",
            "references_of_datasets", "RulesService"]
 
 Source = "str | os.PathLike | Mapping[str, object]"
@@ -31,11 +32,40 @@ Source = "str | os.PathLike | Mapping[str, object]"
 
 @dataclass(slots=True)
 class DatasetAnswers:
-    """``instrument`` (lower case), ``answers`` ``{reftype: answer}``, and the ``parameters`` looked up."""
+    """``instrument`` (lower case), ``answers`` ``{reftype: answer}``, the ``parameters`` looked up,
+    and the ``reftypes`` asked for (None: every type of the instrument)."""
 
     instrument: str
     answers: dict[str, object]
     parameters: dict[str, object]
+    reftypes: tuple[str, ...] | None = None
+
+
+#: How the types of a dataset given none are chosen: every type of its instrument's rules
+#: (``None``), as ``crds bestrefs`` does (``"cli"``: JWST types screened by the CRDSCFG table
+#: of the dataset's calibration version), or as ``getrecommendations`` does (``"api"``: the
+#: same screening cut to the types the instrument's rules have; none left means all of them).
+SCREENINGS = (None, "cli", "api")
+
+
+def screened_types(parameters: Mapping[str, object], evaluator: Evaluator) -> tuple[str, ...] | None:
+    """The types the reference evaluates for a dataset given none (None: every type).
+
+    Only JWST screens them: the CRDSCFG table of the dataset's ``CAL_VER`` says which types
+    its ``EXP_TYPE`` needs (:mod:`crds_async.instruments.jwst_types`).
+    """
+    if evaluator.observatory != "jwst":
+        return None
+    types = applicable_reftypes(parameters)
+    return None if types is None else tuple(sorted(types))
+
+
+def screening_keep(evaluator: Evaluator) -> Callable[[str], bool]:
+    """``keep`` for a header reader: what the rules read, and what the JWST screening reads."""
+    wants = evaluator.wants
+    if evaluator.observatory != "jwst":
+        return wants
+    return lambda keyword: wants(keyword) or keyword.upper() in SCREENING_KEYWORDS
 
 
 def dataset_file_format(path: str | os.PathLike) -> str:
@@ -70,7 +100,7 @@ def dataset_parameters(source, keep: Callable[[str], bool] | None = None) -> dic
 
 def answer_dataset(source, evaluator: Evaluator, reftypes: Iterable[str] | None = None, *,
                    keep: Callable[[str], bool] | None = None, complete: bool = True,
-                   fast: bool = True) -> DatasetAnswers:
+                   fast: bool = True, screen: str | None = None) -> DatasetAnswers:
     """Best references of one dataset under ``evaluator``'s context.
 
     Parameters
@@ -89,6 +119,8 @@ def answer_dataset(source, evaluator: Evaluator, reftypes: Iterable[str] | None 
     fast : bool
         As the reference's ``fast``: False conditions only the scalar values (its checked
         mode); the bad-file checks are the caller's (``evaluator.check_bad_files``).
+    screen : {None, "cli", "api"}
+        With no ``reftypes``: which types to answer (:data:`SCREENINGS`).
 
     Raises
     ------
@@ -97,8 +129,16 @@ def answer_dataset(source, evaluator: Evaluator, reftypes: Iterable[str] | None 
         to load.  Failed lookups are answers (``NOT FOUND ...``), not errors.
     """
     parameters = dataset_parameters(source, keep) if complete else source
+    if reftypes is None and screen is not None:
+        reftypes = screened_types(parameters, evaluator)
+        if reftypes is not None and screen == "api":
+            # only the instrument's own types; none of them left means every one of them
+            known = evaluator.context.instrument(evaluator.instrument_of(parameters)).reftypes
+            reftypes = tuple(t for t in reftypes if t in known) or None
+    elif reftypes is not None and type(reftypes) is not tuple:
+        reftypes = tuple(reftypes)
     instrument, answers = evaluator.evaluate_dataset(parameters, reftypes, fast=fast)
-    return DatasetAnswers(instrument, answers, parameters)
+    return DatasetAnswers(instrument, answers, parameters, reftypes)
 
 
 def answer_names(answers: Mapping[str, object]) -> set[str]:

@@ -39,6 +39,7 @@ def test_update_bestrefs_writes_what_the_reference_writes(tmp_path):
         folder.mkdir()
         for path in sample:
             shutil.copy(path, folder / path.name)
+            os.chmod(folder / path.name, 0o644)  # the corpus is read-only; a read-only dataset is refused
     data_before = {p.name: _after_primary_header(p) for p in sample}
     proc = run_cli("bestrefs", str(ours), "--context", "hst_0729.pmap", "--update-bestrefs", "-q")
     assert proc.returncode in (0, 1), proc.stderr
