@@ -6,11 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import itertools
 import sys
 import time
 
-from ..errors import ConfigError
+from . import bestrefs_inputs, bestrefs_output, bestrefs_running
 
 __all__ = ["register", "run"]
 
@@ -21,9 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="best references for dataset files (directories, globs, @lists, - for stdin)",
         description="Compute best references for many datasets at once, like `crds bestrefs --files`.",
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="dataset files, directories (recursive), globs, @listfile, or - for stdin")
-    parser.add_argument("--files", nargs="+", default=[], metavar="FILE", help="more dataset paths")
+    bestrefs_inputs.add_arguments(parser)
     parser.add_argument("--context", "--new-context", dest="context", metavar="CONTEXT",
                         help="rules to use (default: CRDS_CONTEXT, then the cache's operational context)")
     parser.add_argument("--old-context", metavar="CONTEXT",
@@ -35,46 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="print the datasets whose best references change (with --old-context)")
     parser.add_argument("--sync-references", action="store_true",
                         help="download the references the batch needs into the cache")
-    parser.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write results here (atomically) instead of stdout")
-    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                        help="worker processes (default: number of cores)")
+    bestrefs_output.add_arguments(parser)
+    bestrefs_running.add_arguments(parser)
+    parser.add_argument("--all-types", action="store_true",
+                        help="JWST: answer every type of the instrument's rules, not only those the "
+                             "dataset's EXP_TYPE needs (the CRDSCFG screening crds bestrefs does)")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print answers that are N/A")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     parser.set_defaults(handler=run)
-
-
-#: datasets read, at most, to find the observatory when nothing else names it
-_OBSERVATORY_PROBES = 8
-
-
-def _observatory_and_context(args, cfg, leading: list[str]):
-    """The observatory and context of the batch: from --context, CRDS_CONTEXT,
-    CRDS_OBSERVATORY, or else the first of ``leading`` datasets that names a known instrument
-    (unreadable ones are passed over here; the batch reports them itself)."""
-    from ..instruments import header_instrument, observatory_of_instrument
-    from ..rules.contexts import observatory_of_spec
-
-    context = args.context or cfg.context
-    observatory = (observatory_of_spec(context) if context else None) or cfg.observatory
-    why = ""
-    if observatory is None:
-        from ..headers import read_header
-
-        for path in leading:
-            try:
-                instrument = header_instrument(read_header(path))
-            except Exception as exc:  # noqa: BLE001 - the batch will report this file itself
-                why = why or f" ({str(exc).splitlines()[0]})"
-                continue
-            observatory = observatory_of_instrument(instrument or "")
-            if observatory is not None:
-                break
-            why = why or f" ({path}: {'instrument ' + repr(instrument) if instrument else 'no instrument'})"
-    if observatory is None:
-        raise ConfigError(f"cannot tell the observatory{why}: pass --context (e.g. hst_0729.pmap) "
-                          "or set CRDS_OBSERVATORY")
-    return observatory, context or f"{observatory}-operational"
 
 
 def _loaded_context(context: str, cfg, observatory: str):
@@ -90,27 +55,28 @@ def _loaded_context(context: str, cfg, observatory: str):
 
 def run(args: argparse.Namespace) -> int:
     from ..config import config_from_env
-    from ..engine.batch import BatchSpec, discover
+    from ..engine.batch import BatchSpec, batch_observatory
     from ..engine.campaign import changed_types
     from .bestrefs_output import open_sink
 
     started = time.perf_counter()
+    problem = (bestrefs_inputs.check_arguments(args) or bestrefs_output.check_arguments(args)
+               or bestrefs_running.check_arguments(args))
+    if problem is None and args.print_affected and not args.old_context:
+        problem = "--print-affected needs --old-context"
+    if problem is not None:
+        print(f"crds-batch bestrefs: error: {problem}", file=sys.stderr)
+        return 2
     cfg = config_from_env()
-    specs = list(args.paths) + list(args.files)
-    if not specs:
-        print("crds-batch bestrefs: error: give at least one PATH (or - for stdin)", file=sys.stderr)
-        return 2
-    if args.print_affected and not args.old_context:
-        print("crds-batch bestrefs: error: --print-affected needs --old-context", file=sys.stderr)
-        return 2
-    paths = discover(specs)
-    leading = list(itertools.islice(paths, _OBSERVATORY_PROBES))  # read again by the batch
-    if not leading:
+    inputs = bestrefs_inputs.open_inputs(args, cfg)
+    if not inputs.leading:
         # nothing to do is not a failure, but a mistyped directory or glob should not pass unseen
-        print(f"crds-batch bestrefs: no dataset files in {' '.join(specs)} "
+        print(f"crds-batch bestrefs: no dataset files in {inputs.described} "
               "(directories are searched for *.fits, *.fit, *.fts, *.asdf)", file=sys.stderr)
         return 0
-    observatory, context = _observatory_and_context(args, cfg, leading)
+    context = args.context or cfg.context
+    observatory = batch_observatory(context, cfg, inputs.leading)
+    context = context or f"{observatory}-operational"
     # The process-wide evaluators (compiled-context cache): evaluation in this process and
     # forked workers then start with the context already loaded.
     new_ctx = _loaded_context(context, cfg, observatory)
@@ -128,14 +94,13 @@ def run(args: argparse.Namespace) -> int:
     spec = BatchSpec(cfg=cfg, context=new_ctx.name, observatory=observatory,
                      reftypes=tuple(t.lower() for t in args.types) if args.types else None,
                      old_context=old_name, changed_types=changed,
-                     render_json=args.format == "json" and not args.old_context)
-
-    def all_paths():
-        yield from leading
-        yield from paths
+                     render_json=args.format == "json" and not args.old_context,
+                     screen_types=not args.all_types)
 
     show_progress = not args.quiet and sys.stderr.isatty()
-    counts = asyncio.run(_drive(all_paths(), spec, args, show_progress, open_sink))
+    with bestrefs_running.batch_runner(args) as running:
+        counts = asyncio.run(_drive(inputs.items(), spec, args, show_progress, open_sink, running,
+                                    inputs.total))
     if not args.quiet:
         seconds = time.perf_counter() - started
         print(f"crds-batch bestrefs: {counts['files']} files, {counts['datasets']} datasets, "
@@ -144,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if counts["errors"] else 0
 
 
-async def _drive(paths, spec, args, show_progress, open_sink) -> dict[str, int]:
+async def _drive(items, spec, args, show_progress, open_sink, running: dict, total: int | None) -> dict[str, int]:
     from ..engine.batch import run_batch
     from ..engine.campaign import is_affected, update_dataset
 
@@ -154,11 +119,11 @@ async def _drive(paths, spec, args, show_progress, open_sink) -> dict[str, int]:
     if show_progress:
         from tqdm import tqdm
 
-        progress = tqdm(unit=" datasets", file=sys.stderr, desc="bestrefs")
+        progress = tqdm(unit=" datasets", file=sys.stderr, desc="bestrefs", total=total)
     fmt = "none" if args.print_affected and not args.output else args.format
     sink = open_sink(fmt, args.output, verbose=args.verbose, affected=bool(spec.old_context))
     try:
-        async with contextlib.aclosing(run_batch(paths, spec, jobs=args.jobs)) as results:
+        async with contextlib.aclosing(run_batch(items, spec, **running)) as results:
             async for result in results:
                 counts["files"] += 1
                 if result.error is None:

@@ -12,7 +12,33 @@ from ..engine.campaign import changes_of
 from ..engine.results import DatasetResult, answers_json, plain_answer as _plain
 from ..rules.model import NOT_FOUND_NA
 
-__all__ = ["open_sink"]
+__all__ = ["open_sink", "add_arguments", "check_arguments", "FORMATS"]
+
+#: output formats; each sink writes one of them
+FORMATS = ("table", "json", "jsonl", "csv")
+
+
+def add_arguments(parser) -> None:
+    """The output switches of ``bestrefs``."""
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="table (for people), json ({path: {reftype: answer}}), jsonl (one record "
+                             "per dataset, with errors) or csv (one row per answer)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write results here (atomically) instead of stdout")
+
+
+def check_arguments(args) -> str | None:
+    """A usage problem of the output switches (one line), or None; checked before the batch
+    runs, so a long batch does not end in an unwritable output."""
+    if args.output is None:
+        return None
+    from ..atomic import resolve_target
+    from ..errors import ConfigError
+
+    try:
+        resolve_target(args.output)
+    except ConfigError as exc:
+        return f"--output {exc}"
+    return None
 
 
 class _Sink:

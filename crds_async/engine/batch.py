@@ -23,12 +23,13 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ..config import Config
-from ..errors import CrdsError, HeaderError
+from ..errors import ConfigError, CrdsError, HeaderError
+from ..headers import read_header
 from .datasets import answer_dataset, screening_keep
 from .registry import get_evaluator
 from .results import AnswerProblems, DatasetResult, answers_json
 
-__all__ = ["DATASET_SUFFIXES", "BatchSpec", "discover", "run_batch", "evaluate_paths"]
+__all__ = ["DATASET_SUFFIXES", "BatchSpec", "discover", "batch_observatory", "run_batch", "evaluate_paths"]
 
 #: Files a directory walk picks up; paths named explicitly are always read.
 DATASET_SUFFIXES = (".fits", ".fit", ".fts", ".asdf")
@@ -120,6 +121,39 @@ def discover(specs: Iterable[str], stdin=None) -> Iterator[str]:
                 yield from (_walk(match) if os.path.isdir(match) else [match])
         else:
             yield spec
+
+
+def batch_observatory(context: str | None, cfg: Config, leading: Sequence) -> str:
+    """The observatory of a batch: its context's, CRDS_OBSERVATORY, or else that of the first
+    of ``leading`` items (dataset paths or ``(id, parameters)``) that names a known instrument.
+
+    Unreadable datasets are passed over here (the batch reports them itself).
+
+    Raises
+    ------
+    ConfigError
+        None names one; the message says why, from the first item that failed.
+    """
+    from ..instruments import header_instrument, observatory_of_instrument
+    from ..rules.contexts import observatory_of_spec
+
+    observatory = (observatory_of_spec(context) if context else None) or cfg.observatory
+    why = ""
+    for item in leading if observatory is None else ():
+        name, source = item if type(item) is tuple else (item, item)
+        try:
+            instrument = header_instrument(source if type(item) is tuple else read_header(source))
+        except Exception as exc:  # noqa: BLE001 - the batch will report this dataset itself
+            why = why or f" ({str(exc).splitlines()[0]})"
+            continue
+        observatory = observatory_of_instrument(instrument or "")
+        if observatory is not None:
+            break
+        why = why or f" ({name}: {'instrument ' + repr(instrument) if instrument else 'no instrument'})"
+    if observatory is None:
+        raise ConfigError(f"cannot tell the observatory{why}: pass --context (e.g. hst_0729.pmap) "
+                          "or set CRDS_OBSERVATORY")
+    return observatory
 
 
 # ---------------------------------------------------------------- evaluation

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from astropy.io import fits
 
 from tests.cli.test_bestrefs import run_cli
@@ -105,3 +106,40 @@ def test_affected_jwst_datasets_equal_the_references_answers_under_both_contexts
     ours = run_cli("bestrefs", *map(str, files), "--old-context", old, "--context", new, "--print-affected", "-q")
     assert set(ours.stdout.split()) == reference_set
     assert reference_set
+
+
+def test_jwst_types_are_screened_as_the_reference_cli_screens_them():
+    """Without --types or --all-types, a JWST dataset is answered for exactly the types the
+    reference CLI evaluates (its CRDSCFG screening): the corpus's cli_reftypes file."""
+    import json
+
+    from crds_async.config import config_from_env
+    from crds_async.engine import answer_dataset, get_evaluator
+
+    want = json.loads((CORPUS / "cli_reftypes_jwst_0541.json").read_text())
+    evaluator = get_evaluator("jwst_0541.pmap", config_from_env({"CRDS_PATH": str(CACHE)}))
+    for name, types in sorted(want.items()):
+        found = answer_dataset(str(CORPUS / "jwst" / name), evaluator, screen="cli")
+        assert list(found.reftypes or sorted(evaluator.context.instruments[found.instrument].reftypes)) \
+            == sorted(types), name
+
+
+@needs_reference
+@pytest.mark.slow
+def test_jwst_errors_and_exit_code_equal_the_reference_cli():
+    """crds-batch bestrefs on the JWST corpus reports errors for the same files as the reference's
+    crds bestrefs (which screens types), and exits alike."""
+    import re
+
+    files = [str(p) for p in sorted((CORPUS / "jwst").glob("*.fits"))]
+    ours = run_cli("bestrefs", *files, "--context", "jwst_0541.pmap", "-q", "--format", "json")
+    reference = run_reference("jwst", "--files", *files, "--new-context", "jwst_0541.pmap")
+    ours_failed = {line.removeprefix("ERROR: ").split(": ")[0] for line in ours.stderr.splitlines()
+                   if line.startswith("ERROR: ")}
+    # the reference names a failed dataset in its error lines; it lower-cases the paths it prints
+    reference_failed = {f for f in files
+                        if re.search(rf"ERROR.*{re.escape(os.path.basename(f).lower())}", reference.stderr.lower()
+                                     + reference.stdout.lower())}
+    assert ours_failed == reference_failed
+    assert len(reference_failed) == 17
+    assert (ours.returncode == 0) == (reference.returncode == 0)
