@@ -139,3 +139,14 @@ def test_cli_build_prints_counts_and_rebuilds_instantly(tmp_path, corpus):
     bad = subprocess.run([*cmd[:5], str(db), str(tmp_path / "absent.fits")], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert bad.returncode == 1 and "absent.fits" in bad.stderr
+
+
+def test_a_served_catalogue_sees_a_rebuild(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"A:A": {"INSTRUME": "ACS"}}))
+    (tmp_path / "b.json").write_text(json.dumps({"B:B": {"INSTRUME": "ACS"}}))
+    with DatasetCatalogue(tmp_path / "c.db") as writer:
+        writer.add_dump(tmp_path / "a.json")
+        with DatasetCatalogue(tmp_path / "c.db", readonly=True) as reader:
+            assert reader.ids("acs") == ["A:A"]
+            writer.add_dump(tmp_path / "b.json")          # WAL: the reader is not blocked and sees it
+            assert reader.ids("acs") == ["A:A", "B:B"]

@@ -24,7 +24,7 @@ from crds_async.config import Config
 from crds_async.errors import ServiceError
 from crds_async.fetch.client import CrdsClient
 from tests.conftest import CACHE, needs_reference
-from tests.fetch.helpers import PYTHON, make_served_cache, server_process
+from tests.fetch.helpers import PYTHON, ROOT, make_served_cache, server_process
 
 DATA = Path(__file__).resolve().parent / "data"
 PAGE = 50          # max_headers_per_rpc announced: our client pages ACS (76) and COS (45) in two each
@@ -131,3 +131,14 @@ def test_reference_affected_acs_cos(served, tmp_path):
     assert f"Affected products = {len(affected)}" in proc.stderr
     assert affected == saved_affected(f"reference_affected_acs_cos_{OLD[:-5]}_{NEW[:-5]}.txt")
     assert all(p.startswith(("j", "l")) for p in affected)   # ACS and COS products only
+
+
+def test_serve_refuses_a_missing_catalogue_and_a_bad_page_size(tmp_path, shared_cache):
+    cache = make_served_cache(tmp_path / "cache", shared_cache, mappings=False)
+    base = [PYTHON, "-m", "crds_async", "serve", "--cache", str(cache), "--port", "0"]
+    missing = subprocess.run([*base, "--datasets", str(tmp_path / "none.db")], capture_output=True, text=True,
+                             timeout=60, cwd=ROOT)
+    assert missing.returncode == 2 and "none.db: no such dataset catalogue" in missing.stderr
+    zero = subprocess.run([*base, "--datasets", str(tmp_path / "none.db"), "--max-headers-per-rpc", "0"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert zero.returncode == 2 and "--max-headers-per-rpc 0: must be at least 1" in zero.stderr
