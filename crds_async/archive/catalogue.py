@@ -61,6 +61,14 @@ CREATE TABLE IF NOT EXISTS sources (
 """
 
 
+def _archive_id_part(part: str) -> str:
+    """``JW..._00001_NRS1`` -> ``JW..._00001.NRS1`` (the archive's JWST form); others unchanged."""
+    if "_" in part and "." not in part:
+        fileset, _, detector = part.rpartition("_")
+        return f"{fileset}.{detector}"
+    return part
+
+
 def normalize_id(dataset: str) -> str:
     """The reference's form of a command-line dataset id: upper case, ``X`` -> ``X:X``."""
     dataset = dataset.upper()
@@ -179,12 +187,13 @@ class DatasetCatalogue:
         """``{id: parameters as JSON text}`` for ``ids``; an unknown id is absent.
 
         A one-part id ``X`` stands for every member of product ``X``, or for the dataset
-        whose member is ``X``, as the archive expands it.
+        whose member is ``X``, as the archive expands it.  JWST ids may be given in the
+        common ``<fileset>_<detector>`` form.
         """
         since = since or ""
         whole, parts = [], []
         for dataset in ids:
-            dataset = str(dataset).upper()
+            dataset = ":".join(_archive_id_part(p) for p in str(dataset).upper().split(":"))
             (whole if ":" in dataset else parts).append(dataset)
         # one statement for a whole page of compound ids
         found = dict(self._db.execute(

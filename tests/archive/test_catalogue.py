@@ -150,3 +150,15 @@ def test_a_served_catalogue_sees_a_rebuild(tmp_path):
             assert reader.ids("acs") == ["A:A"]
             writer.add_dump(tmp_path / "b.json")          # WAL: the reader is not blocked and sees it
             assert reader.ids("acs") == ["A:A", "B:B"]
+
+
+def test_jwst_files_and_their_ids(tmp_path, corpus):
+    names = ["jw00601037002_03101_00005_nrs1_uncal.fits", "jw00600020002_02210_00004_mirimage_uncal.fits"]
+    with DatasetCatalogue(tmp_path / "c.db") as catalogue:
+        counts = catalogue.add_files([corpus / "jwst" / n for n in names])
+        assert (counts.added, counts.errors) == (2, [])
+        assert catalogue.ids("nirspec") == ["JW00601037002_03101_00005.NRS1:JW00601037002_03101_00005.NRS1"]
+        # the reference's command-line form of a JWST id finds the archive's
+        found = catalogue.headers(["jw00600020002_02210_00004_mirimage"])
+        assert list(found) == ["JW00600020002_02210_00004.MIRIMAGE:JW00600020002_02210_00004.MIRIMAGE"]
+        assert found[next(iter(found))]["META.INSTRUMENT.NAME"] == "MIRI"
