@@ -21,7 +21,7 @@ import pytest
 from crds_async.archive import remote
 from crds_async.archive.catalogue import DatasetCatalogue
 from crds_async.config import Config
-from crds_async.errors import ServiceError
+from crds_async.errors import FetchError, ServiceError
 from crds_async.fetch.client import CrdsClient
 from tests.conftest import CACHE, needs_reference
 from tests.fetch.helpers import PYTHON, ROOT, make_served_cache, server_process
@@ -142,3 +142,22 @@ def test_serve_refuses_a_missing_catalogue_and_a_bad_page_size(tmp_path, shared_
     zero = subprocess.run([*base, "--datasets", str(tmp_path / "none.db"), "--max-headers-per-rpc", "0"],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert zero.returncode == 2 and "--max-headers-per-rpc 0: must be at least 1" in zero.stderr
+
+
+def test_pages_survive_server_faults_through_retries(served, tmp_path, shared_cache):
+    _url, db, _sha = served
+    cache = make_served_cache(tmp_path / "cache", shared_cache)
+    faults = ["--fault-rpc", "--faults", "error500,reset", "--fault-rate", "0.3", "--seed", "7"]
+    with server_process(cache, "--datasets", str(db), "--max-headers-per-rpc", "20", *faults) as url:
+
+        async def fetch(retries):
+            async with CrdsClient(url, Config(retry_count=retries, retry_delay_seconds=0)) as client:
+                ids = await remote.dataset_ids(client, NEW, ["acs", "cos", "stis"])
+                return [item async for item in remote.dataset_headers(client, NEW, ids, per_page=20)]
+
+        pages = asyncio.run(fetch(12))
+        with pytest.raises(FetchError, match="failed after 1 attempt"):
+            asyncio.run(fetch(1))
+    with DatasetCatalogue(db, readonly=True) as catalogue:
+        ids = sorted(catalogue.ids("acs") + catalogue.ids("cos") + catalogue.ids("stis"))
+        assert [i for i, _ in pages] == ids and dict(pages) == catalogue.headers(ids)
