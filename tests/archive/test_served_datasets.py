@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -161,3 +162,20 @@ def test_pages_survive_server_faults_through_retries(served, tmp_path, shared_ca
     with DatasetCatalogue(db, readonly=True) as catalogue:
         ids = sorted(catalogue.ids("acs") + catalogue.ids("cos") + catalogue.ids("stis"))
         assert [i for i, _ in pages] == ids and dict(pages) == catalogue.headers(ids)
+
+
+@needs_reference
+def test_required_parkeys_are_the_references(served):
+    url, _db, _sha = served
+    code = f"import crds, json; print(json.dumps(crds.get_pickled_mapping({NEW!r}).get_required_parkeys()))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    env.update(CRDS_PATH=str(CACHE), CRDS_MODE="local", CRDS_READONLY_CACHE="1",
+               CRDS_SERVER_URL="https://hst-crds.stsci.edu")
+    proc = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    async def ours():
+        async with CrdsClient(url, Config()) as client:
+            return await client.call("get_required_parkeys", NEW)
+
+    assert asyncio.run(ours()) == json.loads(proc.stdout.splitlines()[-1])
