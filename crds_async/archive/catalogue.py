@@ -215,9 +215,11 @@ class DatasetCatalogue:
         return {k: json.loads(v) for k, v in self.params_json(ids, since).items()}
 
     # ------------------------------------------------------------------ building
-    def _known(self, path: str) -> tuple[int, int] | None:
-        row = self._db.execute("SELECT size, mtime_ns FROM sources WHERE path = ?", (path,)).fetchone()
-        return (row[0], row[1]) if row else None
+    def _known(self, path: str) -> tuple[int, int, str | None, str | None]:
+        """(size, mtime_ns, dataset id, error) recorded for a source, or (-1, -1, None, None)."""
+        row = self._db.execute("SELECT size, mtime_ns, dataset, error FROM sources WHERE path = ?",
+                               (path,)).fetchone()
+        return tuple(row) if row else (-1, -1, None, None)
 
     def _put(self, counts: BuildCounts, dataset: str, params: Mapping[str, object]) -> None:
         dataset = normalize_id(dataset)
@@ -247,8 +249,11 @@ class DatasetCatalogue:
                 except OSError as exc:
                     counts.errors.append(f"{path}: {exc.strerror or exc}")
                     continue
-                if self._known(path) == (st.st_size, st.st_mtime_ns):
+                size, mtime_ns, before, error = self._known(path)
+                if (size, mtime_ns) == (st.st_size, st.st_mtime_ns):
                     counts.unchanged += 1
+                    if error:  # still broken: reported again, not read again
+                        counts.errors.append(error)
                     continue
                 dataset, error = None, None
                 try:
@@ -261,6 +266,8 @@ class DatasetCatalogue:
                     error = f"{path}: {exc}"
                 if error:
                     counts.errors.append(error)
+                if before is not None and before != dataset:  # the file now names another dataset, or none
+                    self._db.execute("DELETE FROM datasets WHERE id = ?", (before,))
                 self._db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
                                  (path, st.st_size, st.st_mtime_ns, dataset, error))
         counts.datasets = self.count()
@@ -280,7 +287,7 @@ class DatasetCatalogue:
         except OSError as exc:
             counts.errors.append(f"{path}: {exc.strerror or exc}")
             return counts
-        if self._known(path) == (st.st_size, st.st_mtime_ns):
+        if self._known(path)[:2] == (st.st_size, st.st_mtime_ns):
             counts.unchanged += 1
             return counts
         with self._db:

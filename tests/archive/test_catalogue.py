@@ -82,10 +82,16 @@ def test_rebuild_skips_unchanged_and_rereads_changed(tmp_path, corpus):
         first = catalogue.add_files(sorted(tmp_path.glob("*.fits")))
         assert (first.added, len(first.errors)) == (5, 1) and "broken.fits" in first.errors[0]
         again = catalogue.add_files(sorted(tmp_path.glob("*.fits")))
-        assert (again.added, again.updated, again.unchanged, again.errors) == (0, 0, 6, [])
+        assert (again.added, again.updated, again.unchanged, again.errors) == (0, 0, 6, first.errors)
         os.utime(tmp_path / names[0], ns=(1, 1))       # touched: read again, same dataset id
         third = catalogue.add_files(sorted(tmp_path.glob("*.fits")))
         assert (third.added, third.updated, third.unchanged, third.datasets) == (0, 1, 5, 5)
+        # a file that now names another dataset takes its old row with it
+        old_id = dataset_id_of(read_header(tmp_path / names[1]), names[1])
+        shutil.copy2(corpus / "hst" / sorted(os.listdir(corpus / "hst"))[10], tmp_path / names[1])
+        fourth = catalogue.add_files([tmp_path / names[1]])
+        assert (fourth.added, fourth.datasets) == (1, 5)
+        assert old_id not in {i for n in catalogue.instruments() for i in catalogue.ids(n)}
 
 
 def test_dumps_object_and_json_lines(tmp_path):
