@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,14 @@ CREATE TABLE IF NOT EXISTS sources (
     error TEXT
 ) WITHOUT ROWID;
 """
+
+
+def _archive_id_part(part: str) -> str:
+    """``JW..._00001_NRS1`` -> ``JW..._00001.NRS1`` (the archive's JWST form); others unchanged."""
+    if "_" in part and "." not in part:
+        fileset, _, detector = part.rpartition("_")
+        return f"{fileset}.{detector}"
+    return part
 
 
 def normalize_id(dataset: str) -> str:
@@ -179,12 +187,13 @@ class DatasetCatalogue:
         """``{id: parameters as JSON text}`` for ``ids``; an unknown id is absent.
 
         A one-part id ``X`` stands for every member of product ``X``, or for the dataset
-        whose member is ``X``, as the archive expands it.
+        whose member is ``X``, as the archive expands it.  JWST ids may be given in the
+        common ``<fileset>_<detector>`` form.
         """
         since = since or ""
         whole, parts = [], []
         for dataset in ids:
-            dataset = str(dataset).upper()
+            dataset = ":".join(_archive_id_part(p) for p in str(dataset).upper().split(":"))
             (whole if ":" in dataset else parts).append(dataset)
         # one statement for a whole page of compound ids
         found = dict(self._db.execute(
@@ -206,9 +215,11 @@ class DatasetCatalogue:
         return {k: json.loads(v) for k, v in self.params_json(ids, since).items()}
 
     # ------------------------------------------------------------------ building
-    def _known(self, path: str) -> tuple[int, int] | None:
-        row = self._db.execute("SELECT size, mtime_ns FROM sources WHERE path = ?", (path,)).fetchone()
-        return (row[0], row[1]) if row else None
+    def _known(self, path: str) -> tuple[int, int, str | None, str | None]:
+        """(size, mtime_ns, dataset id, error) recorded for a source, or (-1, -1, None, None)."""
+        row = self._db.execute("SELECT size, mtime_ns, dataset, error FROM sources WHERE path = ?",
+                               (path,)).fetchone()
+        return tuple(row) if row else (-1, -1, None, None)
 
     def _put(self, counts: BuildCounts, dataset: str, params: Mapping[str, object]) -> None:
         dataset = normalize_id(dataset)
@@ -238,8 +249,11 @@ class DatasetCatalogue:
                 except OSError as exc:
                     counts.errors.append(f"{path}: {exc.strerror or exc}")
                     continue
-                if self._known(path) == (st.st_size, st.st_mtime_ns):
+                size, mtime_ns, before, error = self._known(path)
+                if (size, mtime_ns) == (st.st_size, st.st_mtime_ns):
                     counts.unchanged += 1
+                    if error:  # still broken: reported again, not read again
+                        counts.errors.append(error)
                     continue
                 dataset, error = None, None
                 try:
@@ -252,6 +266,8 @@ class DatasetCatalogue:
                     error = f"{path}: {exc}"
                 if error:
                     counts.errors.append(error)
+                if before is not None and before != dataset:  # the file now names another dataset, or none
+                    self._db.execute("DELETE FROM datasets WHERE id = ?", (before,))
                 self._db.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
                                  (path, st.st_size, st.st_mtime_ns, dataset, error))
         counts.datasets = self.count()
@@ -271,7 +287,7 @@ class DatasetCatalogue:
         except OSError as exc:
             counts.errors.append(f"{path}: {exc.strerror or exc}")
             return counts
-        if self._known(path) == (st.st_size, st.st_mtime_ns):
+        if self._known(path)[:2] == (st.st_size, st.st_mtime_ns):
             counts.unchanged += 1
             return counts
         with self._db:

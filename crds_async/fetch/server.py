@@ -250,13 +250,13 @@ class CrdsServer:
         return await asyncio.to_thread(self.datasets.ids, instrument, since)
 
     async def get_dataset_headers_by_id(self, context: object, dataset_ids: object,
-                                        datasets_since: object = None) -> dict:
+                                        datasets_since: object = None) -> RawJson:
         self._context(context)
         if not isinstance(dataset_ids, list) or not all(isinstance(i, str) for i in dataset_ids):
             raise RpcError("dataset_ids must be a list of dataset id strings")
-        # max_headers_per_rpc is advice: the reference's bestrefs pages by the server_config it
-        # has cached (CRDS_MODE=local), not by what this server announces, so more are answered
-        # the catalogue's JSON texts go out as stored: parsing and re-encoding them cost 3/4 of a page
+        # No page limit: max_headers_per_rpc is advice, and the reference's bestrefs pages by the
+        # server_config it has cached (CRDS_MODE=local), not by what this server announces.
+        # The catalogue's JSON texts go out as stored: parsing and re-encoding them cost 3/4 of a page.
         return RawJson(await asyncio.to_thread(self.datasets.headers_json, dataset_ids, _since(datasets_since)))
 
     async def get_required_parkeys(self, context: object) -> dict:

@@ -33,13 +33,12 @@ def _tree_bytes(path) -> bytes:
         data = raw.prefix
         while True:
             found = _TREE_END.search(data)
-            if found is not None:
-                return data[:found.start()]
-            if len(data) >= raw.size:
-                return data  # no end marker: the whole file is the tree
-            if len(data) > MAX_TREE_BYTES:
+            end = found.start() if found is not None else len(data)
+            if end > MAX_TREE_BYTES:
                 raise HeaderError(f"{raw.path}: ASDF tree larger than {MAX_TREE_BYTES // (1024 * 1024)} MB")
-            more = raw.read_at(len(data), max(len(data), 64 * 1024))
+            if found is not None or len(data) >= raw.size:
+                return data[:end]  # without an end marker, the whole file is the tree
+            more = raw.read_at(len(data), min(max(len(data), 64 * 1024), MAX_TREE_BYTES + 1 - len(data)))
             if not more:
                 return data  # shrank while read
             data += more

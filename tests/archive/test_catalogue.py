@@ -82,10 +82,16 @@ def test_rebuild_skips_unchanged_and_rereads_changed(tmp_path, corpus):
         first = catalogue.add_files(sorted(tmp_path.glob("*.fits")))
         assert (first.added, len(first.errors)) == (5, 1) and "broken.fits" in first.errors[0]
         again = catalogue.add_files(sorted(tmp_path.glob("*.fits")))
-        assert (again.added, again.updated, again.unchanged, again.errors) == (0, 0, 6, [])
+        assert (again.added, again.updated, again.unchanged, again.errors) == (0, 0, 6, first.errors)
         os.utime(tmp_path / names[0], ns=(1, 1))       # touched: read again, same dataset id
         third = catalogue.add_files(sorted(tmp_path.glob("*.fits")))
         assert (third.added, third.updated, third.unchanged, third.datasets) == (0, 1, 5, 5)
+        # a file that now names another dataset takes its old row with it
+        old_id = dataset_id_of(read_header(tmp_path / names[1]), names[1])
+        shutil.copy2(corpus / "hst" / sorted(os.listdir(corpus / "hst"))[10], tmp_path / names[1])
+        fourth = catalogue.add_files([tmp_path / names[1]])
+        assert (fourth.added, fourth.datasets) == (1, 5)
+        assert old_id not in {i for n in catalogue.instruments() for i in catalogue.ids(n)}
 
 
 def test_dumps_object_and_json_lines(tmp_path):
@@ -139,3 +145,26 @@ def test_cli_build_prints_counts_and_rebuilds_instantly(tmp_path, corpus):
     bad = subprocess.run([*cmd[:5], str(db), str(tmp_path / "absent.fits")], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert bad.returncode == 1 and "absent.fits" in bad.stderr
+
+
+def test_a_served_catalogue_sees_a_rebuild(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"A:A": {"INSTRUME": "ACS"}}))
+    (tmp_path / "b.json").write_text(json.dumps({"B:B": {"INSTRUME": "ACS"}}))
+    with DatasetCatalogue(tmp_path / "c.db") as writer:
+        writer.add_dump(tmp_path / "a.json")
+        with DatasetCatalogue(tmp_path / "c.db", readonly=True) as reader:
+            assert reader.ids("acs") == ["A:A"]
+            writer.add_dump(tmp_path / "b.json")          # WAL: the reader is not blocked and sees it
+            assert reader.ids("acs") == ["A:A", "B:B"]
+
+
+def test_jwst_files_and_their_ids(tmp_path, corpus):
+    names = ["jw00601037002_03101_00005_nrs1_uncal.fits", "jw00600020002_02210_00004_mirimage_uncal.fits"]
+    with DatasetCatalogue(tmp_path / "c.db") as catalogue:
+        counts = catalogue.add_files([corpus / "jwst" / n for n in names])
+        assert (counts.added, counts.errors) == (2, [])
+        assert catalogue.ids("nirspec") == ["JW00601037002_03101_00005.NRS1:JW00601037002_03101_00005.NRS1"]
+        # the reference's command-line form of a JWST id finds the archive's
+        found = catalogue.headers(["jw00600020002_02210_00004_mirimage"])
+        assert list(found) == ["JW00600020002_02210_00004.MIRIMAGE:JW00600020002_02210_00004.MIRIMAGE"]
+        assert found[next(iter(found))]["META.INSTRUMENT.NAME"] == "MIRI"

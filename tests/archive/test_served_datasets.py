@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -21,10 +22,10 @@ import pytest
 from crds_async.archive import remote
 from crds_async.archive.catalogue import DatasetCatalogue
 from crds_async.config import Config
-from crds_async.errors import ServiceError
+from crds_async.errors import FetchError, ServiceError
 from crds_async.fetch.client import CrdsClient
 from tests.conftest import CACHE, needs_reference
-from tests.fetch.helpers import PYTHON, make_served_cache, server_process
+from tests.fetch.helpers import PYTHON, ROOT, make_served_cache, server_process
 
 DATA = Path(__file__).resolve().parent / "data"
 PAGE = 50          # max_headers_per_rpc announced: our client pages ACS (76) and COS (45) in two each
@@ -131,3 +132,50 @@ def test_reference_affected_acs_cos(served, tmp_path):
     assert f"Affected products = {len(affected)}" in proc.stderr
     assert affected == saved_affected(f"reference_affected_acs_cos_{OLD[:-5]}_{NEW[:-5]}.txt")
     assert all(p.startswith(("j", "l")) for p in affected)   # ACS and COS products only
+
+
+def test_serve_refuses_a_missing_catalogue_and_a_bad_page_size(tmp_path, shared_cache):
+    cache = make_served_cache(tmp_path / "cache", shared_cache, mappings=False)
+    base = [PYTHON, "-m", "crds_async", "serve", "--cache", str(cache), "--port", "0"]
+    missing = subprocess.run([*base, "--datasets", str(tmp_path / "none.db")], capture_output=True, text=True,
+                             timeout=60, cwd=ROOT)
+    assert missing.returncode == 2 and "none.db: no such dataset catalogue" in missing.stderr
+    zero = subprocess.run([*base, "--datasets", str(tmp_path / "none.db"), "--max-headers-per-rpc", "0"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert zero.returncode == 2 and "--max-headers-per-rpc 0: must be at least 1" in zero.stderr
+
+
+def test_pages_survive_server_faults_through_retries(served, tmp_path, shared_cache):
+    _url, db, _sha = served
+    cache = make_served_cache(tmp_path / "cache", shared_cache)
+    faults = ["--fault-rpc", "--faults", "error500,reset", "--fault-rate", "0.3", "--seed", "7"]
+    with server_process(cache, "--datasets", str(db), "--max-headers-per-rpc", "20", *faults) as url:
+
+        async def fetch(retries):
+            async with CrdsClient(url, Config(retry_count=retries, retry_delay_seconds=0)) as client:
+                ids = await remote.dataset_ids(client, NEW, ["acs", "cos", "stis"])
+                return [item async for item in remote.dataset_headers(client, NEW, ids, per_page=20)]
+
+        pages = asyncio.run(fetch(12))
+        with pytest.raises(FetchError, match="failed after 1 attempt"):
+            asyncio.run(fetch(1))
+    with DatasetCatalogue(db, readonly=True) as catalogue:
+        ids = sorted(catalogue.ids("acs") + catalogue.ids("cos") + catalogue.ids("stis"))
+        assert [i for i, _ in pages] == ids and dict(pages) == catalogue.headers(ids)
+
+
+@needs_reference
+def test_required_parkeys_are_the_references(served):
+    url, _db, _sha = served
+    code = f"import crds, json; print(json.dumps(crds.get_pickled_mapping({NEW!r}).get_required_parkeys()))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    env.update(CRDS_PATH=str(CACHE), CRDS_MODE="local", CRDS_READONLY_CACHE="1",
+               CRDS_SERVER_URL="https://hst-crds.stsci.edu")
+    proc = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    async def ours():
+        async with CrdsClient(url, Config()) as client:
+            return await client.call("get_required_parkeys", NEW)
+
+    assert asyncio.run(ours()) == json.loads(proc.stdout.splitlines()[-1])
