@@ -132,7 +132,7 @@ def test_a_batch_of_fuzzed_headers_never_hangs_or_sinks(tmp_path, observatory, c
 
     out, err = tmp_path / "out.jsonl", tmp_path / "err.txt"
     status, usage = _run_batch(["bestrefs", str(good), str(mutants), "--context", f"{context}.pmap",
-                                "--format", "jsonl", "-j", "2"], out, err, timeout=240)
+                                "--format", "jsonl", "-j", "2", "--all-types"], out, err, timeout=240)
     stderr = err.read_text(errors="replace")
     assert status in (0, 1), stderr[-3000:]
     assert "Traceback" not in stderr and "Warning" not in stderr, stderr[-3000:]
