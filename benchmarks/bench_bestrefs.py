@@ -55,7 +55,7 @@ def crds_batch_seconds(folder: Path, cache: Path, jobs: int | None) -> tuple[flo
     env["CRDS_PATH"] = str(cache)
     exe = Path(sys.executable).with_name("crds-batch")
     command = [str(exe), "bestrefs", str(folder), "--context", "hst_0729.pmap", "--format", "json", "-q",
-               "-o", str(folder.parent / "out.json")]
+               "--output", str(folder.parent / "out.json")]
     if jobs:
         command += ["-j", str(jobs)]
     script = ("import resource, subprocess, sys, time\n"

@@ -96,7 +96,7 @@ def _run_batch(args: list[str], out: Path, err: Path, timeout: float) -> tuple[i
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
     env.update(CRDS_PATH=str(CACHE), CRDS_READONLY_CACHE="1", CRDS_MODE="local")
     with open(err, "wb") as stderr:
-        proc = subprocess.Popen(crds_batch() + args + ["-o", str(out)], stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(crds_batch() + args + ["--output", str(out)], stdout=subprocess.DEVNULL,
                                 stderr=stderr, env=env)
         deadline = time.monotonic() + timeout
         while True:

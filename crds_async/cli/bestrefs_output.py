@@ -23,7 +23,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="table (for people), json ({path: {reftype: answer}}), jsonl (one record "
                              "per dataset, with errors) or csv (one row per answer)")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write results here (atomically) instead of stdout")
+    # not -o: the reference's bestrefs takes -o for --old-context
+    parser.add_argument("--output", metavar="FILE", help="write results here (atomically) instead of stdout")
 
 
 def check_arguments(args) -> str | None:

@@ -1,7 +1,7 @@
 """The batch engine: paths in, a stream of per-dataset results out.
 
-``discover`` expands directories, globs, ``@listfile`` and ``-`` (stdin) lazily;
-``run_batch`` reads headers (or takes archive parameter sets) and evaluates them,
+:func:`~.discover.discover` expands directories, globs, ``@listfile`` and ``-`` (stdin)
+lazily; ``run_batch`` reads headers (or takes archive parameter sets) and evaluates them,
 through :func:`.datasets.answer_dataset`, in chunks, on a process pool
 when there is enough work to pay for it, and yields results in input order
 with a bounded number of chunks in flight, so memory stays flat however many
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import glob
 import os
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -26,13 +24,11 @@ from ..config import Config
 from ..errors import ConfigError, CrdsError, HeaderError
 from ..headers import read_header
 from .datasets import answer_dataset, screening_keep
+from .discover import DATASET_SUFFIXES, discover  # noqa: F401 - part of the batch API
 from .registry import get_evaluator
 from .results import AnswerProblems, DatasetResult, answers_json
 
 __all__ = ["DATASET_SUFFIXES", "BatchSpec", "discover", "batch_observatory", "run_batch", "evaluate_paths"]
-
-#: Files a directory walk picks up; paths named explicitly are always read.
-DATASET_SUFFIXES = (".fits", ".fit", ".fts", ".asdf")
 #: Datasets per worker task: small at first, so that a short batch still uses every core
 #: and results start at once, then doubling up to the largest, because each task costs
 #: the process pool about half a millisecond of hand-offs (measured: 48-file tasks made a
@@ -58,69 +54,6 @@ class BatchSpec:
     #: with no reftypes, answer the types ``crds bestrefs`` does (JWST: screened by the CRDSCFG
     #: tables); False answers every type of each instrument
     screen_types: bool = False
-
-
-# ----------------------------------------------------------------- discovery
-
-def _walk(directory: str) -> Iterator[str]:
-    """Dataset files under ``directory``: each directory's own files in name order, then
-    its subdirectories, depth first in name order.
-
-    A directory's listing is held as plain names, sorted, not as ``DirEntry`` objects
-    (a third of the memory: a flat archive directory of a million files holds ~0.1 GB
-    of names while it is walked, not ~0.26 GB).
-    """
-    stack = [directory]
-    while stack:
-        current = stack.pop()
-        files: list[str] = []
-        subdirs: list[str] = []
-        try:
-            with os.scandir(current) as listing:
-                for entry in listing:
-                    if entry.is_dir(follow_symlinks=False):
-                        subdirs.append(entry.name)
-                    elif entry.name.lower().endswith(DATASET_SUFFIXES):
-                        files.append(entry.name)
-        except OSError:
-            yield current  # reported as an unreadable dataset path by the reader
-            continue
-        prefix = os.path.join(current, "")
-        files.sort()
-        yield from map(prefix.__add__, files)
-        subdirs.sort(reverse=True)
-        stack.extend(prefix + name for name in subdirs)
-
-
-def discover(specs: Iterable[str], stdin=None) -> Iterator[str]:
-    """Dataset paths (text) from directories (recursive), globs, ``@listfile`` and ``-``.
-
-    Lazy: nothing is listed before it is needed, so millions of paths stream.
-    A path that names nothing is yielded as given, so that the reader reports it.
-    Paths stay plain strings, as workers take them: a ``Path`` object per dataset
-    would cost more than reading its header's first block.
-    """
-    for spec in specs:
-        spec = os.fspath(spec)
-        if spec == "-":
-            for line in (stdin or sys.stdin):
-                if line.strip():
-                    yield from discover([line.strip()])
-        elif spec.startswith("@"):
-            try:
-                with open(spec[1:], encoding="utf-8") as listing:
-                    for line in listing:
-                        if line.strip() and not line.lstrip().startswith("#"):
-                            yield from discover([line.strip()])
-            except OSError as exc:
-                raise CrdsError(f"{spec[1:]}: cannot read list file ({exc.strerror})") from None
-        elif os.path.isdir(spec):
-            yield from _walk(spec)
-        elif glob.has_magic(spec):
-            for match in sorted(glob.iglob(spec, recursive=True)):
-                yield from (_walk(match) if os.path.isdir(match) else [match])
-        else:
-            yield spec
 
 
 def batch_observatory(context: str | None, cfg: Config, leading: Sequence) -> str:
@@ -245,7 +178,8 @@ def _exit_with_parent(parent: int) -> None:
 
 
 async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
-                    executor: Executor | None = None) -> AsyncIterator[DatasetResult]:
+                    executor: Executor | None = None, *, first_chunk: int = _FIRST_CHUNK,
+                    max_chunk: int = _MAX_CHUNK) -> AsyncIterator[DatasetResult]:
     """Evaluate every dataset in ``items``; yield results in input order.
 
     Consume it under ``contextlib.aclosing`` so that an early exit shuts its pool down.
@@ -261,11 +195,15 @@ async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
         Worker processes (default: the machine's cores).  1 evaluates in a
         thread of this process, which is also used for batches of one chunk.
     executor : Executor, optional
-        Use this pool instead of starting one (e.g. a Dask-backed executor).
+        Use this pool instead of starting one (e.g. a Dask-backed executor); ``jobs`` then
+        says how many workers it has (chunks in flight: twice that).
+    first_chunk, max_chunk : int
+        Datasets per task: the first, doubling up to the largest (a cluster's scheduler
+        wants thousands per task).
     """
     jobs = max(1, jobs or os.cpu_count() or 1)
     loop = asyncio.get_running_loop()
-    chunks = _chunks(items)
+    chunks = _chunks(items, first_chunk, max_chunk)
 
     async def next_chunk() -> list | None:
         return await asyncio.to_thread(next, chunks, None)

@@ -115,11 +115,11 @@ def header_updates(result: DatasetResult, spec: BatchSpec) -> dict[str, str]:
 
 
 def update_dataset(result: DatasetResult, spec: BatchSpec) -> bool:
-    """Write the updates into the dataset atomically; False when there was nothing to write."""
+    """Write the updates into the dataset (crash-safe); False when there was nothing to write
+    or the dataset already held them (then it is not touched)."""
     cards = header_updates(result, spec)
     if not cards:
         return False
     from ..headers import update_primary_header
 
-    update_primary_header(result.path, cards)
-    return True
+    return update_primary_header(result.path, cards)

@@ -49,8 +49,8 @@ def _read_header(path, keep: Callable[[str], bool] | None) -> dict[str, str]:
     raise HeaderError(f"{name}: not a FITS or ASDF file")
 
 
-def update_primary_header(path, cards) -> None:
-    """Write ``cards`` into HDU 0 atomically (see :mod:`.update`)."""
+def update_primary_header(path, cards) -> bool:
+    """Write ``cards`` into HDU 0 safely (see :mod:`.update`); False: they were there already."""
     from .update import update_primary_header as _update
 
-    _update(path, cards)
+    return _update(path, cards)

@@ -51,7 +51,7 @@ def test_jsonl_csv_and_table_carry_the_same_answers(tmp_path):
     for record in records:
         assert record["bestrefs"] == want[os.path.basename(record["path"])]
     out = tmp_path / "out.csv"
-    csv_run = run_cli("bestrefs", f"@{listing}", "--context", "hst_0729.pmap", "--format", "csv", "-o", str(out))
+    csv_run = run_cli("bestrefs", f"@{listing}", "--context", "hst_0729.pmap", "--format", "csv", "--output", str(out))
     assert csv_run.stdout == "" and out.exists()
     rows = out.read_text().splitlines()
     assert rows[0] == "path,instrument,reftype,answer"
