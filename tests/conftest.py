@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -33,17 +34,66 @@ def _private_user_cache(tmp_path_factory):
         os.environ["XDG_CACHE_HOME"] = previous
 
 
-def _tree_listing(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*")} if root.is_dir() else set()
+def tree_state(root: Path) -> dict[str, tuple]:
+    """``{relative path: (kind, mode, size, sha1)}`` of everything under ``root`` (links not followed)."""
+    state: dict[str, tuple] = {}
+    if not root.is_dir():
+        return state
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            state[rel] = ("link", info.st_mode, os.readlink(path), "")
+        elif path.is_dir():
+            state[rel] = ("dir", info.st_mode, 0, "")
+        else:
+            state[rel] = ("file", info.st_mode, info.st_size, hashlib.sha1(path.read_bytes()).hexdigest())
+    return state
+
+
+def state_changes(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
+    """One line per path added, removed or changed (content, size or mode) between two states."""
+    lines = [f"added {p}" for p in sorted(set(after) - set(before))]
+    lines += [f"removed {p}" for p in sorted(set(before) - set(after))]
+    lines += [f"changed {p}: {before[p]} -> {after[p]}" for p in sorted(set(before) & set(after))
+              if before[p] != after[p]]
+    return lines
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _shared_cache_stays_untouched():
-    """The shared cache is read-only for tests (root ignores its mode bits): nothing may appear in it."""
-    before = _tree_listing(CACHE)
+    """The shared cache is read-only for tests (root ignores its mode bits): after the session
+    every file and directory must be as it was: same content (sha1), size and mode, nothing
+    added or removed."""
+    before = tree_state(CACHE)
     yield
-    added = _tree_listing(CACHE) - before
-    assert not added, f"tests wrote into the shared cache: {sorted(added)[:5]}"
+    changes = state_changes(before, tree_state(CACHE))
+    assert not changes, f"tests changed the shared cache: {changes[:5]}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_cache_is_read_only_for_the_session():
+    """Code under test that reads CRDS_READONLY_CACHE from the environment sees the shared
+    cache as read-only; tests that build their own environment for a writable copy set it."""
+    previous = os.environ.get("CRDS_READONLY_CACHE")
+    os.environ["CRDS_READONLY_CACHE"] = "1"
+    yield
+    if previous is None:
+        os.environ.pop("CRDS_READONLY_CACHE", None)
+    else:
+        os.environ["CRDS_READONLY_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def shared_mappings_copy(tmp_path_factory) -> Path:
+    """One private copy of the shared cache's mappings per session (``<copy>/<obs>/*.?map``).
+
+    Writable caches in tests link to this copy instead of into ../shared: whatever a test
+    (or the code under test) does to a linked mapping cannot reach the shared cache.
+    """
+    dest = tmp_path_factory.mktemp("shared-mappings") / "mappings"
+    shutil.copytree(CACHE / "mappings", dest)
+    return dest
 
 
 def pytest_collection_modifyitems(config, items):

@@ -23,15 +23,16 @@ PYTHON = sys.executable
 
 def make_served_cache(dest: Path, shared_cache: Path, *, observatories: Iterable[str] = ("hst",),
                       mappings: bool = True) -> Path:
-    """A served cache: a writable copy of the shared config, the shared mappings (linked, read-only).
-
-    The server never writes mappings, and copying 2,000+ files per test costs seconds.
+    """A served cache: a writable copy of the shared config, and the shared mappings linked
+    from a private copy made once per session (copying 2,000+ files per test costs seconds;
+    linking into ../shared would let a faulty write reach it).
     """
     for obs in observatories:
         shutil.copytree(shared_cache / "config" / obs, dest / "config" / obs)
         if mappings:
             (dest / "mappings").mkdir(parents=True, exist_ok=True)
-            (dest / "mappings" / obs).symlink_to(shared_cache / "mappings" / obs)
+            # a private copy (made once per session), never ../shared itself
+            (dest / "mappings" / obs).symlink_to(private_mappings() / obs)
         else:
             (dest / "mappings" / obs).mkdir(parents=True)
         (dest / "references" / obs).mkdir(parents=True)
@@ -122,3 +123,20 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.02) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+_PRIVATE_MAPPINGS: list[Path] = []
+
+
+def private_mappings() -> Path:
+    """A private copy of the shared cache's mappings, made on first use (one per test process)."""
+    if not _PRIVATE_MAPPINGS:
+        import atexit
+
+        from tests.conftest import CACHE
+
+        root = Path(tempfile.mkdtemp(prefix="crds-async-mappings-")) / "mappings"
+        atexit.register(shutil.rmtree, root.parent, True)
+        shutil.copytree(CACHE / "mappings", root)
+        _PRIVATE_MAPPINGS.append(root)
+    return _PRIVATE_MAPPINGS[0]
