@@ -38,6 +38,7 @@ from pathlib import Path
 import aiohttp
 
 from ..config import Config
+from ..tasks import run_all
 from ..errors import ConfigError, DownloadChecksumError, FetchError, FetchTimeout
 from .network_errors import NETWORK_ERRORS, network_error
 from .locks import PartFile, part_file_lock
@@ -206,7 +207,8 @@ class Downloader:
         with bar_cm as bar:
             self._bar = bar
             try:
-                outcomes = await asyncio.gather(*(self._fetch_one(f, verify_existing_sha1) for f in files))
+                # one TaskGroup: cancelled together (Ctrl-C, a fatal error)
+                outcomes = await run_all(self._fetch_one(f, verify_existing_sha1) for f in files)
             finally:
                 self._bar = None
         return DownloadReport(list(outcomes), time.monotonic() - started)

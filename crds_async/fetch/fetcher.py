@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from ..config import Config
+from ..tasks import run_all
 from ..errors import ConfigError, FetchError
 from .server_config import read_server_config
 from .client import CrdsClient, default_server_url
@@ -137,8 +138,8 @@ class CacheFetcher:
         if not names:
             return [], {}
         # Two round trips at once: on a high-latency link each costs a full RTT.
-        info, infos = await asyncio.gather(
-            self.server_info(), self.client.get_file_info_map(self.observatory, names, ["sha1sum", "size"]))
+        info, infos = await run_all(
+            [self.server_info(), self.client.get_file_info_map(self.observatory, names, ["sha1sum", "size"])])
         files, problems = [], {}
         # One directory scan instead of a stat per name and instrument directory.
         cached = find_cached(self.cfg, self.observatory) if self.layout == "instrument" else {}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
+from ..tasks import run_all
 from ..errors import ConfigError, CrdsError, FetchError
 from ..rules.contexts import is_context_spec, resolve_context
 from .closure import RulesView
@@ -191,7 +192,7 @@ async def _check_files(fetcher: CacheFetcher, names: list[str], options: SyncOpt
             known[name] = info
         else:
             result.error(f"CRDS has no record of file {name!r}")
-    problems = await asyncio.gather(*(check(n, i) for n, i in known.items()))
+    problems = await run_all(check(n, i) for n, i in known.items())
     result.checked += len(known)
     bad_files = set()
     for name, problem in zip(known, problems):
