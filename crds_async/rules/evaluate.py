@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 
 from ..errors import BadReferenceError, BadRulesError, ExpressionError
+from ..memo import BoundedMemo
 from .conditioning import SCALAR_TYPES, ConditionedValues, condition_value
 from .model import NA_VALUES, NOT_FOUND_NA, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
 from .personality import GENERIC, Personality
@@ -114,12 +115,12 @@ class Evaluator:
             self._wanted.update(k.upper() for k in imap.required_parkeys)
         self._target_of: dict[str, str] = {}
         # Speed-ups, all memos of pure functions (results equal the plain loops'):
-        self._layouts: dict[tuple, list[tuple[str, str]]] = {}   # header key order -> (source, parameter)
+        self._layouts = BoundedMemo(_MEMO_LIMIT)                 # header key order -> (source, parameter)
         self._conditioned = ConditionedValues()                  # header value -> conditioned value
         self._minimized_keys: dict[str, list[tuple[str, str, str]]] = {}  # imap -> (key, lower, upper)
-        self._programs: dict[tuple, tuple] = {}                  # header key order -> minimising recipes
+        self._programs = BoundedMemo(_MEMO_LIMIT)                # header key order -> minimising recipes
         self._plans: dict[str, dict[str, RmapPlan | ConstantPlan | None]] = {}  # imap -> reftype -> plan
-        self._instrument_plans: dict[object, InstrumentPlan] = {}  # (imap, requested types) -> plan
+        self._instrument_plans = BoundedMemo(_MEMO_LIMIT)        # (imap, requested types) -> plan
 
     # ------------------------------------------------------------------ public
     def wants(self, keyword: str) -> bool:
@@ -176,10 +177,7 @@ class Evaluator:
             if target:
                 source_of[target] = key
         pairs = [(source, target) for target, source in source_of.items()]
-        if len(self._layouts) >= _MEMO_LIMIT:
-            self._layouts.clear()
-        self._layouts[layout] = pairs
-        return pairs
+        return self._layouts.put(layout, pairs)
 
     def instrument_of(self, header: Mapping[str, object]) -> str:
         """Lower-case instrument of ``header`` in this context (UnknownInstrumentError)."""
@@ -233,10 +231,7 @@ class Evaluator:
         candidates = (self.context.instrument_key.upper(), self.context.instrument_key.lower(),
                       *self.personality.instrument_keywords)
         instrument_sources = [source_of[target] for target in candidates if target in source_of]
-        if len(self._programs) >= _MEMO_LIMIT:
-            self._programs.clear()
-        program = self._programs[layout] = (instrument_sources, _Recipes(self, source_of))
-        return program
+        return self._programs.put(layout, (instrument_sources, _Recipes(self, source_of)))
 
     def evaluate(self, header: Mapping[str, object], reftypes: Iterable[str] | None = None,
                  *, fast: bool = True) -> dict[str, object]:
@@ -320,10 +315,7 @@ class Evaluator:
 
     def _new_instrument_plan(self, key: object, imap: InstrumentMapping, include: list[str]) -> InstrumentPlan:
         plans = self._plans_for(imap)
-        if len(self._instrument_plans) >= _MEMO_LIMIT:
-            self._instrument_plans.clear()
-        found = self._instrument_plans[key] = InstrumentPlan(include, plans)
-        return found
+        return self._instrument_plans.put(key, InstrumentPlan(include, plans))
 
     def _plans_for(self, imap: InstrumentMapping) -> dict[str, RmapPlan | ConstantPlan | None]:
         """Answer plans of the instrument's rmaps (None: the interpreted path answers that type), built once."""
