@@ -17,7 +17,7 @@ from ..errors import BadReferenceError, BadRulesError, ExpressionError
 from ..memo import BoundedMemo
 from .conditioning import SCALAR_TYPES, ConditionedValues, condition_value
 from .model import NA_VALUES, NOT_FOUND_NA, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
-from .personality import GENERIC, Personality
+from .personality import Personality
 from .relevance import apply_parkey_relevance, with_aliases
 from .plans import OMITTED, SLOW, ConstantPlan, InstrumentPlan, RmapPlan, dataset_date, leaf_answer, plan_for
 
@@ -89,8 +89,9 @@ class Evaluator:
     context : Context
         A built context (:func:`crds_async.rules.model.build_context`).
     personality : Personality
-        What differs by the context's observatory (``crds_async.instruments.rules_personality``);
-        default: the generic observatory.
+        What differs by the context's observatory (``crds_async.instruments.rules_personality``;
+        ``crds_async.engine.loader.new_evaluator`` pairs them): required, because a context
+        evaluated with another observatory's personality gives other answers.
     allow_bad_rules, allow_bad_references : bool
         :meth:`check_bad_files` lets such rules / references pass.
     use_plans : bool
@@ -99,14 +100,14 @@ class Evaluator:
         the tests compare the plans with).
     """
 
-    def __init__(self, context: Context, personality: Personality | None = None, *,
+    def __init__(self, context: Context, personality: Personality, *,
                  allow_bad_rules: bool = False, allow_bad_references: bool = False, use_plans: bool = True):
         self.context = context
         self.use_plans = use_plans
         self.allow_bad_rules = allow_bad_rules
         self.allow_bad_references = allow_bad_references
         self.observatory = context.observatory
-        self.personality = personality or GENERIC
+        self.personality = personality
         self._hooks: dict[str, tuple] = {}
         # Only these parameters can influence an answer: conditioning and renaming the
         # other (often hundreds of) header keywords of every dataset would be wasted work.
