@@ -45,6 +45,13 @@ __all__ = [
     "FetchTimeout",
     "UnsafeNameError",
     "ServiceError",
+    "CrdsLookupError",
+    "CrdsUnknownInstrumentError",
+    "CrdsConfigError",
+    "CrdsNetworkError",
+    "CrdsDownloadError",
+    "CrdsBadRulesError",
+    "CrdsBadReferenceError",
     "EXIT_OK",
     "EXIT_PROBLEMS",
     "EXIT_FATAL",
@@ -125,6 +132,39 @@ class UnsafeNameError(FetchError, ValueError):
 
 class ServiceError(FetchError):
     """The server answered a JSON-RPC call with an error."""
+
+
+# --- The reference client's names (``crds.core.exceptions``), for callers of the
+# ``crds`` API who catch them.  Each subclasses this tree, so ``except CrdsError``
+# and the finer classes above keep working; the facade (``crds_async.api``,
+# ``crds_async.references_api``) raises these at its boundary.
+
+class CrdsLookupError(LookupFailure, LookupError):
+    """A best-reference lookup failed (the reference's ``CrdsLookupError``)."""
+
+
+class CrdsUnknownInstrumentError(UnknownInstrumentError):
+    """The context does not know the header's instrument (reference name)."""
+
+
+class CrdsConfigError(ConfigError):
+    """Configuration problem (the reference's ``CrdsConfigError``)."""
+
+
+class CrdsNetworkError(FetchError):
+    """The server could not be reached or answered badly (reference name)."""
+
+
+class CrdsDownloadError(FetchError):
+    """A file could not be made present in the cache (the reference's ``CrdsDownloadError``)."""
+
+
+class CrdsBadRulesError(BadRulesError):
+    """The context uses rules marked bad (reference name)."""
+
+
+class CrdsBadReferenceError(BadReferenceError):
+    """A recommended reference is marked bad (reference name)."""
 
 
 def exit_code(exc: BaseException) -> int:

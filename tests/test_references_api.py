@@ -133,9 +133,13 @@ async def test_rules_sync_and_downloads_into_an_empty_cache(served, tmp_path, ex
     assert sorted(paths) == names
     for name, path in paths.items():
         assert empty in path.parents and hashlib.sha1(path.read_bytes()).hexdigest() == sha1[name]
-    # A name the server does not have: logged, and its cache path is still returned (as the reference).
-    missing = await _cache_references(cfg, "hst", "hst_0729.pmap", ["zzzz0000j_drk.fits"])
-    assert not missing["zzzz0000j_drk.fits"].exists()
+    # A name the server does not have: never a path that does not exist, a CrdsDownloadError.
+    from crds_async.errors import CrdsDownloadError, FetchError
+
+    with pytest.raises(CrdsDownloadError, match="zzzz0000j_drk.fits") as info:
+        await _cache_references(cfg, "hst", "hst_0729.pmap", ["zzzz0000j_drk.fits"])
+    assert isinstance(info.value, FetchError)
+    assert not (empty / "references" / "hst" / "zzzz0000j_drk.fits").exists()
 
 
 async def test_into_an_empty_cache_returns_verified_files(served, tmp_path, corpus, expected_hst) -> None:

@@ -24,7 +24,7 @@ def reference_path(cfg: Config, observatory: str, name: str) -> Path:
 
 async def ensure_references(cfg: Config, observatory: str, names: Iterable[str], *,
                             context: str | None = None, jobs: int = 8,
-                            progress: bool | None = None) -> dict[str, Path]:
+                            progress: bool | None = None, ignore_cache: bool = False) -> dict[str, Path]:
     """Cache paths of ``names``, downloading (verified, ``jobs`` at a time) those missing.
 
     GEIS header files (``.rNh``) bring their data file (``.rNd``) along, as in the reference.
@@ -40,6 +40,9 @@ async def ensure_references(cfg: Config, observatory: str, names: Iterable[str],
         Accepted for symmetry with the reference's API; downloads do not depend on it.
     jobs : int
         Concurrent transfers.
+    ignore_cache : bool
+        Also check the cached ones against the server's sha1 (fetched again when they
+        differ); not with ``CRDS_MODE=local`` or a read-only cache.
 
     Returns
     -------
@@ -51,7 +54,8 @@ async def ensure_references(cfg: Config, observatory: str, names: Iterable[str],
     UnsafeNameError
         A name is not a plain reference file name.
     FetchError
-        Some files could not be made present (read-only cache, unknown to the server,
+        Some files could not be made present (``CRDS_MODE=local`` or a read-only cache:
+        no server is contacted; unknown to the server,
         transfer or verification failed); the message lists them.  Files that did
         arrive stay in the cache.
     """
@@ -60,13 +64,19 @@ async def ensure_references(cfg: Config, observatory: str, names: Iterable[str],
     wanted = list(dict.fromkeys(wanted))
     paths = {name: reference_path(cfg, observatory, name) for name in wanted}
     missing = [name for name, path in paths.items() if not path.exists()]
+    refused_because = ((cfg.mode == "local" and "CRDS_MODE=local")
+                       or (cfg.readonly_cache and "CRDS_READONLY_CACHE is set"))
+    if refused_because:
+        if missing:  # no server is contacted
+            listed = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise FetchError(f"{refused_because} and {len(missing)} reference(s) are not cached: {listed}")
+        return paths
+    if ignore_cache:
+        missing = list(paths)
     if not missing:
         return paths
-    if cfg.readonly_cache:
-        raise FetchError(f"CRDS_READONLY_CACHE is set and {len(missing)} reference(s) are not cached: "
-                         + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
     async with CacheFetcher(cfg, observatory, jobs=jobs, progress=progress) as fetcher:
-        report, refused = await fetcher.fetch(missing)
+        report, refused = await fetcher.fetch(missing, verify_existing_sha1=ignore_cache)
     failures = dict(refused)
     failures.update({o.name: o.error or "failed" for o in report.failed})
     # Instrument-mode paths of new files are decided when they are fetched.
