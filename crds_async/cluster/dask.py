@@ -1,0 +1,199 @@
+"""Batches on a Dask cluster: a running scheduler, or a local cluster of worker processes.
+
+The engine's batch is already shaped for a cluster: :func:`~crds_async.engine.batch.run_batch`
+runs partitions of datasets on any :class:`concurrent.futures.Executor`, in input order, with
+a bounded number in flight, and ``distributed.Client.get_executor()`` is one.  So a cluster
+batch is the same batch: each task is ``evaluate_paths(partition, spec)`` on a worker, the
+results come back to the one process that writes the output (and fetches references, for
+``--sync-references``), and a worker that dies has its tasks re-run elsewhere by the
+scheduler.
+
+Each worker process loads the context once, through the engine's per-process registry (the
+compiled-context disk cache makes that a few milliseconds); :func:`preload` does it before
+the first partition.  Workers read the datasets and the CRDS cache by the paths the batch
+names: a remote cluster needs them on a shared file system (or the same paths on every node).
+
+Dask is imported only here, and only when a cluster is asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import ConfigError, CrdsError
+
+__all__ = [
+    "ClusterTarget",
+    "DaskBatch",
+    "parse_target",
+    "dask_cluster",
+    "preload",
+    "FIRST_PARTITION",
+    "PARTITION",
+]
+
+#: Datasets per Dask task once the batch is under way.  A task costs the scheduler and the
+#: worker about 1-2 ms of hand-offs plus the pickling of its items and results; at a few
+#: thousand datasets (about a second of work) that is well under 1 % (docs/scaling.md).
+PARTITION = 4000
+#: The first tasks are smaller, so that every worker starts at once and results flow early
+#: (then doubling up to :data:`PARTITION`).
+FIRST_PARTITION = 500
+
+#: How long to wait for a cluster with no workers yet to get one, in seconds.
+WORKER_WAIT = 30.0
+
+_LOCAL = re.compile(r"local(?::(\d+))?", re.I)
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """Where the batch runs: ``address`` of a running scheduler, or None for a local cluster
+    of ``workers`` processes (started and stopped around the batch)."""
+
+    address: str | None
+    workers: int = 0
+
+    def __str__(self) -> str:
+        return self.address if self.address else f"local:{self.workers}"
+
+
+def parse_target(text: str, default_workers: int | None = None) -> ClusterTarget:
+    """``local``, ``local:N`` or a scheduler address (``tcp://host:8786``, ``host:8786``).
+
+    Raises
+    ------
+    ConfigError
+        Empty, or ``local:N`` with N not a whole number >= 1.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise ConfigError("--dask: give a scheduler address (tcp://host:8786) or local[:N]")
+    if text.lower().startswith("local"):
+        match = _LOCAL.fullmatch(text)
+        if match is None or (match.group(1) is not None and int(match.group(1)) < 1):
+            raise ConfigError(f"--dask {text}: write local or local:N with N >= 1 worker processes")
+        if match.group(1) is not None:
+            workers = int(match.group(1))
+        else:
+            import os
+
+            workers = default_workers or os.cpu_count() or 1
+        return ClusterTarget(None, workers)
+    return ClusterTarget(text)
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ConfigError("--dask needs Dask: pip install 'crds_async[dask]' "
+                          f"({exc.__class__.__name__}: {exc})") from None
+    return distributed
+
+
+@dataclass
+class DaskBatch:
+    """A connected cluster, for the time of one batch."""
+
+    client: object  # distributed.Client
+    target: ClusterTarget
+    #: worker threads in the cluster when the batch started (partitions in flight: twice that)
+    workers: int
+
+    def executor(self):
+        """A :class:`concurrent.futures.Executor` on the cluster (tasks never hashed: a
+        partition's items are not worth tokenizing, and each submission is new work)."""
+        return self.client.get_executor(pure=False)
+
+    def batch_kwargs(self, partition: int | None = None) -> dict:
+        """Keyword arguments for :func:`~crds_async.engine.batch.run_batch`."""
+        largest = partition or PARTITION
+        return {"executor": self.executor(), "jobs": self.workers,
+                "first_chunk": min(FIRST_PARTITION, largest), "max_chunk": largest}
+
+
+def _worker_threads(client) -> int:
+    return sum(client.nthreads().values())
+
+
+@contextlib.contextmanager
+def dask_cluster(target: ClusterTarget, *, connect_timeout: float | str | None = None,
+                 worker_wait: float = WORKER_WAIT) -> Iterator[DaskBatch]:
+    """Connect to ``target`` (or start its local cluster) for the time of the block.
+
+    A local cluster runs ``target.workers`` worker processes of one thread each (the
+    evaluation holds the GIL: processes, not threads, use the cores), without a dashboard.
+
+    Raises
+    ------
+    ConfigError
+        Dask is not installed, the scheduler cannot be reached (within ``connect_timeout``,
+        default Dask's ``distributed.comm.timeouts.connect``), or it has no worker within
+        ``worker_wait`` seconds.
+    CrdsError
+        The cluster failed the batch (a partition's workers died more often than the
+        scheduler's ``allowed-failures``, the scheduler went away).
+    """
+    distributed = _import_distributed()
+    cluster = None
+    client = None
+    try:
+        if target.address is None:
+            try:
+                cluster = distributed.LocalCluster(
+                    n_workers=target.workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR, host="127.0.0.1")
+            except Exception as exc:  # noqa: BLE001 - any start-up failure is one line
+                raise ConfigError(f"--dask {target}: cannot start a local cluster: "
+                                  f"{exc.__class__.__name__}: {exc}") from None
+            client = distributed.Client(cluster, set_as_default=False)
+        else:
+            kwargs = {} if connect_timeout is None else {"timeout": connect_timeout}
+            try:
+                client = distributed.Client(target.address, set_as_default=False, **kwargs)
+            except (OSError, ValueError, TypeError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+                raise ConfigError(f"--dask {target.address}: cannot reach the Dask scheduler ({first})") from None
+        if not client.nthreads():
+            try:
+                client.wait_for_workers(1, timeout=worker_wait)
+            except (TimeoutError, OSError):
+                raise ConfigError(f"--dask {target}: the scheduler has no workers "
+                                  f"(none joined within {worker_wait:g} s)") from None
+        try:
+            yield DaskBatch(client, target, max(1, _worker_threads(client)))
+        except CrdsError:
+            raise
+        except Exception as exc:
+            killed = getattr(getattr(distributed, "scheduler", None), "KilledWorker", None)
+            if killed is not None and isinstance(exc, killed):
+                raise CrdsError(f"--dask {target}: a partition's workers kept dying ({exc}); "
+                                "the batch stopped") from exc
+            if isinstance(exc, (OSError, distributed.comm.CommClosedError)):
+                raise CrdsError(f"--dask {target}: lost the cluster ({exc.__class__.__name__}: {exc})") from exc
+            raise
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
+
+
+def _load_on_worker(context: str, cfg, observatory: str) -> str:
+    from ..engine.registry import get_evaluator
+
+    return get_evaluator(context, cfg, observatory).context.name
+
+
+def preload(batch: DaskBatch, context: str, cfg, observatory: str) -> None:
+    """Load ``context`` in every current worker's registry now (each once), so that the first
+    partitions do not wait for it.  A failure is left for the partitions to report, per dataset."""
+    with contextlib.suppress(Exception):
+        batch.client.run(_load_on_worker, context, cfg, observatory)
