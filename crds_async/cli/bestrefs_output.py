@@ -11,6 +11,7 @@ from ..atomic import atomic_output
 from ..engine.campaign import changes_of
 from ..engine.results import DatasetResult, answers_json, plain_answer as _plain
 from ..rules.model import NOT_FOUND_NA
+from ..sinks import printable
 
 __all__ = ["open_sink", "add_arguments", "check_arguments", "FORMATS"]
 
@@ -114,28 +115,31 @@ class _Csv(_Sink):
                              else ["path", "instrument", "reftype", "answer"])
 
     def emit(self, result, changes) -> None:
+        path = printable(result.path)  # a name that is not UTF-8: backslash escapes (issue #17)
         if result.error:
-            self.writer.writerow([result.path, "", "", "ERROR: " + result.error] + ([""] if self.affected else []))
+            self.writer.writerow([path, "", "", "ERROR: " + printable(result.error)]
+                                 + ([""] if self.affected else []))
         elif self.affected:
             for reftype, (old, new) in changes.items():
-                self.writer.writerow([result.path, result.instrument, reftype, old, new])
+                self.writer.writerow([path, result.instrument, reftype, old, new])
         else:
             for reftype, answer in sorted(result.answers.items()):
-                self.writer.writerow([result.path, result.instrument, reftype, _plain(answer)])
+                self.writer.writerow([path, result.instrument, reftype, _plain(answer)])
 
 
 class _Table(_Sink):
     def emit(self, result, changes) -> None:
         if result.error:
             return  # already printed on stderr
+        path = printable(result.path)  # a name that is not UTF-8: backslash escapes (issue #17)
         if self.affected:
             for reftype, (old, new) in changes.items():
-                self.stream.write(f"{result.path}  {reftype:<16} {old} -> {new}\n")
+                self.stream.write(f"{path}  {reftype:<16} {old} -> {new}\n")
             return
         for reftype, answer in sorted(result.answers.items()):
             if answer == NOT_FOUND_NA and not self.verbose:
                 continue
-            self.stream.write(f"{result.path}  {reftype:<16} {_plain(answer)}\n")
+            self.stream.write(f"{path}  {reftype:<16} {_plain(answer)}\n")
 
 
 class _Nothing(_Sink):
