@@ -1,11 +1,22 @@
-"""``crds-batch bestrefs``: best references for many datasets, reprocessing campaigns, header updates."""
+"""``crds-batch bestrefs``: best references for many datasets, reprocessing campaigns, header updates.
+
+The switches of the reference's ``crds bestrefs`` keep their names and meanings, so that a
+script may replace ``crds`` by ``crds-batch``: ``-n/--new-context``, ``-o/--old-context``,
+``-f/--files``, ``-t/--types``, ``-k/--skip-types``, ``-u/--update-bestrefs``,
+``-s/--sync-references``, the ``--print-*`` reports (:mod:`.bestrefs_reports`),
+``--diffs-only``, ``-c/--compare-source-bestrefs``, ``--affected-datasets``,
+``-r/--remote-bestrefs``, ``--allow-bad-rules``, ``--allow-bad-references``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import errno
 import gc
+import os
 import sys
 import time
 
@@ -13,26 +24,80 @@ from . import bestrefs_inputs, bestrefs_output, bestrefs_running
 
 __all__ = ["register", "run"]
 
+_PRINTS = ("print_affected", "print_affected_details", "print_new_references", "print_update_counts")
+
+
+def _flag_int(text: str) -> int:
+    """The reference's ``-s/--sync-references N`` and ``-m/--sync-mappings N`` take a number."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (the reference takes 0 or 1)") from None
+
+
+def _add_once(parser: argparse.ArgumentParser, *flags: str, **options) -> None:
+    """Add a switch unless another module's switches (inputs, outputs) already have it."""
+    flags = tuple(f for f in flags if f not in parser._option_string_actions)
+    if flags:
+        parser.add_argument(*flags, **options)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bestrefs",
         help="best references for dataset files (directories, globs, @lists, - for stdin)",
-        description="Compute best references for many datasets at once, like `crds bestrefs --files`.",
+        description="Compute best references for many datasets at once; the switches of "
+                    "`crds bestrefs` keep their names and meanings.",
     )
     bestrefs_inputs.add_arguments(parser)
-    parser.add_argument("--context", "--new-context", dest="context", metavar="CONTEXT",
+    # the reference's short form of --files
+    _add_once(parser, "-f", dest="files", nargs="+", action="extend", default=argparse.SUPPRESS,
+              metavar="FILE", help="same as --files")
+    parser.add_argument("-n", "--new-context", "--context", dest="context", metavar="CONTEXT",
                         help="rules to use (default: CRDS_CONTEXT, then the cache's operational context)")
-    parser.add_argument("--old-context", metavar="CONTEXT",
+    parser.add_argument("-o", "--old-context", metavar="CONTEXT",
                         help="compare with these rules: report only the types whose answer changes")
-    parser.add_argument("--types", nargs="+", metavar="TYPE", help="only these reference types")
-    parser.add_argument("--update-bestrefs", action="store_true",
-                        help="write the answers into each dataset's primary header (atomically)")
+    parser.add_argument("-t", "--types", nargs="+", metavar="TYPE", help="only these reference types")
+    parser.add_argument("-k", "--skip-types", nargs="+", default=[], metavar="TYPE",
+                        help="never these reference types (applies after --types)")
+    parser.add_argument("-u", "--update-bestrefs", action="store_true",
+                        help="write the answers into each dataset's primary header (crash-safe); "
+                             "headers that already hold them are not touched")
     parser.add_argument("--print-affected", action="store_true",
-                        help="print the datasets whose best references change (with --old-context)")
-    parser.add_argument("--sync-references", action="store_true",
-                        help="download the references the batch needs into the cache")
+                        help="print the datasets whose best references change (compared with --old-context, "
+                             "else with the references recorded in the datasets)")
+    parser.add_argument("--print-affected-details", action="store_true",
+                        help="print dataset, instrument and changed types, one line per affected dataset")
+    parser.add_argument("--print-new-references", action="store_true",
+                        help="print one line per reference change (without a comparison: every answer)")
+    parser.add_argument("--print-update-counts", action="store_true",
+                        help="print (stderr) the update counts by instrument and type")
+    _add_once(parser, "--diffs-only", action="store_true",
+              help="with --old-context: only the instruments and types the rules changed")
+    parser.add_argument("-c", "--compare-source-bestrefs", action="store_true",
+                        help="compare the new answers with those recorded in the datasets (headers, dumps)")
+    parser.add_argument("--affected-datasets", action="store_true",
+                        help="abbreviation for --diffs-only --undefined-differences-matter --na-differences-matter "
+                             "--print-update-counts --print-affected (as crds bestrefs)")
+    parser.add_argument("--undefined-differences-matter", action="store_true",
+                        help="an answer that is no match or undefined is an error")
+    parser.add_argument("--na-differences-matter", action="store_true",
+                        help="accepted for compatibility (it matters only to the reference's regression mode)")
+    parser.add_argument("-r", "--remote-bestrefs", action="store_true",
+                        help="answers computed by the CRDS server (CRDS_MODE=remote), in pages, concurrently")
+    parser.add_argument("-s", "--sync-references", nargs="?", type=_flag_int, const=1, default=0, metavar="1",
+                        help="download the references the batch needs into the cache (-s 1 as the reference)")
+    parser.add_argument("-m", "--sync-mappings", type=_flag_int, default=1, metavar="1",
+                        help="accepted for compatibility: rules missing from the cache are fetched anyway "
+                             "when a server may be asked")
+    parser.add_argument("--allow-bad-rules", action="store_true",
+                        help="rules marked bad are a warning, not an error (CRDS_ALLOW_BAD_RULES)")
+    parser.add_argument("--allow-bad-references", action="store_true",
+                        help="references marked bad are a warning, not an error (CRDS_ALLOW_BAD_REFERENCES)")
     bestrefs_output.add_arguments(parser)
+    # no format named: a table, unless the command reads like the reference's (--print-* or
+    # -f/--files only), whose stdout holds only what the reference prints there
+    parser.set_defaults(format=None)
     bestrefs_running.add_arguments(parser)
     parser.add_argument("--all-types", action="store_true",
                         help="JWST: answer every type of the instrument's rules, not only those the "
@@ -40,6 +105,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="also print answers that are N/A")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     parser.set_defaults(handler=run)
+
+
+def _expand_abbreviations(args: argparse.Namespace) -> None:
+    """What the reference's bundle switches turn on (its ``BestrefsScript.__init__``)."""
+    if args.affected_datasets:
+        args.diffs_only = True
+        args.print_update_counts = True
+        args.print_affected = True
+        args.undefined_differences_matter = True
+        args.na_differences_matter = True
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.old_context and args.compare_source_bestrefs:
+        return "give either --old-context or --compare-source-bestrefs, not both"
+    if getattr(args, "diffs_only", False) and not args.old_context:
+        return "--diffs-only (and --affected-datasets) need --old-context"
+    return None
 
 
 def _loaded_context(context: str, cfg, observatory: str):
@@ -53,6 +136,15 @@ def _loaded_context(context: str, cfg, observatory: str):
     return evaluator_with_rules(context, cfg, observatory, notify=notify).context
 
 
+def _output_format(args: argparse.Namespace) -> str:
+    if args.format:
+        return args.format
+    if args.output:
+        return "table"
+    reference_style = any(getattr(args, name) for name in _PRINTS) or (args.files and not args.paths)
+    return "none" if reference_style else "table"
+
+
 def run(args: argparse.Namespace) -> int:
     from ..config import config_from_env
     from ..engine.batch import BatchSpec, batch_observatory
@@ -60,14 +152,18 @@ def run(args: argparse.Namespace) -> int:
     from .bestrefs_output import open_sink
 
     started = time.perf_counter()
+    _expand_abbreviations(args)
     problem = (bestrefs_inputs.check_arguments(args) or bestrefs_output.check_arguments(args)
-               or bestrefs_running.check_arguments(args))
-    if problem is None and args.print_affected and not args.old_context:
-        problem = "--print-affected needs --old-context"
+               or bestrefs_running.check_arguments(args) or _usage_problem(args))
     if problem is not None:
         print(f"crds-batch bestrefs: error: {problem}", file=sys.stderr)
         return 2
+    if args.remote_bestrefs:
+        os.environ["CRDS_MODE"] = "remote"  # as the reference: the switch is CRDS_MODE=remote
     cfg = config_from_env()
+    if args.allow_bad_rules or args.allow_bad_references:
+        cfg = dataclasses.replace(cfg, allow_bad_rules=cfg.allow_bad_rules or args.allow_bad_rules,
+                                  allow_bad_references=cfg.allow_bad_references or args.allow_bad_references)
     inputs = bestrefs_inputs.open_inputs(args, cfg)
     if not inputs.leading:
         # nothing to do is not a failure, but a mistyped directory or glob should not pass unseen
@@ -77,107 +173,264 @@ def run(args: argparse.Namespace) -> int:
     context = args.context or cfg.context
     observatory = batch_observatory(context, cfg, inputs.leading)
     context = context or f"{observatory}-operational"
-    # The process-wide evaluators (compiled-context cache): evaluation in this process and
-    # forked workers then start with the context already loaded.
-    new_ctx = _loaded_context(context, cfg, observatory)
-    changed = None
-    old_name = None
-    if args.old_context:
-        old_ctx = _loaded_context(args.old_context, cfg, observatory)
-        old_name = old_ctx.name
-        changed = changed_types(old_ctx, new_ctx)
-    # The loaded rules live as long as the process: out of the garbage collector's sight, a
-    # batch's many short-lived objects no longer make it walk them again and again (it did,
-    # at a cost of about a third of evaluating never-seen modes), and forked workers share
-    # their pages instead of copying them when the collector would write to them.
-    gc.freeze()
-    spec = BatchSpec(cfg=cfg, context=new_ctx.name, observatory=observatory,
-                     reftypes=tuple(t.lower() for t in args.types) if args.types else None,
+    remote = args.remote_bestrefs
+    if remote:
+        from ..engine.remote import resolve_remote_context
+
+        new_ctx = None
+        new_name = resolve_remote_context(context, cfg, observatory)
+        old_ctx = old_name = changed = None
+        if args.old_context:
+            print("crds-batch bestrefs: error: --remote-bestrefs answers under one context: "
+                  "drop --old-context", file=sys.stderr)
+            return 2
+    else:
+        # The process-wide evaluators (compiled-context cache): evaluation in this process and
+        # forked workers then start with the context already loaded.
+        new_ctx = _loaded_context(context, cfg, observatory)
+        new_name = new_ctx.name
+        changed = None
+        old_name = None
+        if args.old_context:
+            old_ctx = _loaded_context(args.old_context, cfg, observatory)
+            old_name = old_ctx.name
+            changed = changed_types(old_ctx, new_ctx)
+        # The loaded rules live as long as the process: out of the garbage collector's sight, a
+        # batch's many short-lived objects no longer make it walk them again and again (it did,
+        # at a cost of about a third of evaluating never-seen modes), and forked workers share
+        # their pages instead of copying them when the collector would write to them.
+        gc.freeze()
+    types = None
+    if args.types:
+        types = tuple(t.lower() for t in args.types if t.lower() not in {s.lower() for s in args.skip_types})
+    fmt = _output_format(args)
+    spec = BatchSpec(cfg=cfg, context=new_name, observatory=observatory, reftypes=types,
                      old_context=old_name, changed_types=changed,
-                     render_json=args.format == "json" and not args.old_context,
+                     render_json=fmt == "json" and not old_name,
                      screen_types=not args.all_types)
 
     show_progress = not args.quiet and sys.stderr.isatty()
     with bestrefs_running.batch_runner(args) as running:
-        counts = asyncio.run(_drive(inputs.items(), spec, args, show_progress, open_sink, running,
-                                    inputs.total))
+        driver = _Driver(args, spec, fmt, new_ctx, show_progress)
+        counts = asyncio.run(driver.drive(inputs.items(), open_sink, running, inputs.total))
     if not args.quiet:
         seconds = time.perf_counter() - started
+        updated = ""
+        if args.update_bestrefs:
+            updated = f", {counts['updated']} headers updated, {counts['held']} already held the answers"
         print(f"crds-batch bestrefs: {counts['files']} files, {counts['datasets']} datasets, "
-              f"{counts['errors']} with errors, {counts['affected']} affected, {seconds:.2f} s "
-              f"(context {new_ctx.name})", file=sys.stderr)
-    return 1 if counts["errors"] else 0
+              f"{counts['errors']} with errors, {counts['affected']} affected{updated}, {seconds:.2f} s "
+              f"(context {new_name})", file=sys.stderr)
+    if driver.stdout_lost:
+        print("crds-batch bestrefs: standard output was closed: the rest of the output was dropped; "
+              "the batch went on to its end", file=sys.stderr)
+    return 1 if counts["errors"] or driver.stdout_lost else 0
 
 
-async def _drive(items, spec, args, show_progress, open_sink, running: dict, total: int | None) -> dict[str, int]:
-    from ..engine.batch import run_batch
-    from ..engine.campaign import is_affected, update_dataset
+class _Driver:
+    """One batch: results from the engine to the sink, the reports, updates and errors."""
 
-    counts = {"files": 0, "datasets": 0, "errors": 0, "affected": 0}
-    needed: set[str] = set()  # references the batch's answers name, for --sync-references
-    progress = None
-    if show_progress:
-        from tqdm import tqdm
+    def __init__(self, args, spec, fmt: str, new_ctx, show_progress: bool) -> None:
+        from .bestrefs_reports import Reports
 
-        progress = tqdm(unit=" datasets", file=sys.stderr, desc="bestrefs", total=total)
-    fmt = "none" if args.print_affected and not args.output else args.format
-    sink = open_sink(fmt, args.output, verbose=args.verbose, affected=bool(spec.old_context))
-    try:
-        async with contextlib.aclosing(run_batch(items, spec, **running)) as results:
-            async for result in results:
-                counts["files"] += 1
-                if result.error is None:
-                    counts["datasets"] += 1
-                if result.failed:
-                    counts["errors"] += 1
-                    for line in ([result.error] if result.error else []) + result.problems:
-                        _print_error(line, progress)
-                changes = sink.write(result)
-                if is_affected(result, changes):
-                    counts["affected"] += 1
-                    if args.print_affected:
-                        _print_line(result.path, progress)
-                if args.update_bestrefs and result.answers:
-                    try:
-                        update_dataset(result, spec)
-                    except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the batch
-                        counts["errors"] += 1
-                        _print_error(f"{result.path}: header update failed: {exc}", progress)
-                if args.sync_references and result.answers:
-                    needed.update(a for a in result.answers.values()
-                                  if isinstance(a, str) and not a.startswith("NOT FOUND"))
-                if progress is not None:
-                    progress.update(1)
-        sink.close()
-        if args.sync_references and needed:
-            from ..errors import FetchError
-            from ..fetch.references import ensure_references
+        self.args, self.spec, self.fmt = args, spec, fmt
+        self.show_progress = show_progress
+        self.progress = None
+        self.stdout_lost = False
+        self.skip = frozenset(t.lower() for t in args.skip_types)
+        self.comparing = bool(args.old_context or args.compare_source_bestrefs or args.print_affected
+                              or args.print_affected_details)
+        self.from_source = self.comparing and not args.old_context
+        self.reports = Reports(undefined_matter=args.undefined_differences_matter, skip_types=self.skip)
+        self.bad_files = new_ctx.bad_files if new_ctx is not None else frozenset()
+        self.reftypes_of = ({i: tuple(sorted(m.reftypes)) for i, m in new_ctx.instruments.items()}
+                            if new_ctx is not None else {})
+        self._problems = None
+        self._parameters: dict = {}  # (id, parameters) items by id, for recorded bestrefs
+        self.counts = {"files": 0, "datasets": 0, "errors": 0, "affected": 0, "updated": 0, "held": 0}
 
+    # ---------------------------------------------------------------- output
+
+    def _stdout_closed(self) -> None:
+        """Standard output is gone (``| head``): drop what would go there, go on with the batch."""
+        if not self.stdout_lost:
+            self.stdout_lost = True
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+
+    def _guarded(self, write, *pargs):
+        if self.stdout_lost:
+            with contextlib.suppress(OSError, ValueError):
+                return write(*pargs)
+            return None
+        try:
+            return write(*pargs)
+        except BrokenPipeError:
+            self._stdout_closed()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self._stdout_closed()
+        return None
+
+    def error(self, line: str) -> None:
+        text = f"ERROR: {line}"
+        if self.progress is not None:
+            self.progress.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
+    def warning(self, line: str) -> None:
+        print(f"WARNING: {line}", file=sys.stderr)
+
+    # ---------------------------------------------------------------- per dataset
+
+    def _items(self, items):
+        for item in items:
+            if self.from_source and type(item) is tuple:
+                self._parameters[item[0]] = item[1]
+            yield item
+
+    def _answer_problems(self, result) -> list[str]:
+        from ..engine.results import AnswerProblems
+
+        if self._problems is None:
+            self._problems = AnswerProblems(self.bad_files)
+        return self._problems(result.path, result.answers)
+
+    def _screen(self, result) -> None:
+        """--skip-types and --diffs-only narrow the answers (and so the errors) of a dataset;
+        --allow-bad-references makes a bad reference a warning."""
+        if result.answers is None:
+            return
+        narrowed = False
+        if self.skip:
+            result.answers = {t: a for t, a in result.answers.items() if t not in self.skip}
+            result.compared = tuple(t for t in result.compared if t not in self.skip)
+            narrowed = True
+        if getattr(self.args, "diffs_only", False):
+            result.answers = {t: a for t, a in result.answers.items() if t in result.compared}
+            narrowed = True
+        if narrowed:
+            result.problems = self._answer_problems(result)
+        if self.args.allow_bad_references or self.spec.cfg.allow_bad_references:
+            bad = [p for p in result.problems if p.endswith("is designated scientifically invalid")]
+            for line in bad:
+                self.warning(line)
+            result.problems = [p for p in result.problems if p not in bad]
+
+    def _recorded(self, result) -> dict:
+        """The best references recorded in a dataset (header keywords, or its dump's parameters)."""
+        from ..instruments.jwst import DM_TO_FITS
+        from ..sources import recorded_bestrefs
+
+        params = self._parameters.pop(result.path, None)
+        if params is None:
+            from ..headers import read_header
+            from ..instruments import dataset_header
+
+            params = dataset_header(read_header(result.path))
+        types = self.reftypes_of.get(result.instrument or "", tuple(result.answers or ()))
+
+        def keyword_of(reftype: str) -> str | None:
+            if self.spec.observatory != "jwst":
+                return reftype.upper()
+            dm = f"META.REF_FILE.{reftype.upper()}.NAME"
+            fits = DM_TO_FITS.get(dm)
+            return fits if fits in params else dm
+
+        return recorded_bestrefs(params, types, keyword_of=keyword_of)
+
+    def _report(self, result) -> None:
+        if result.answers is None:
+            return
+        if self.args.old_context:
+            old = {**result.answers, **(result.old_answers or {})}
+            extra = self.reports.add(result, old, old_checked=result.compared)
+        elif self.from_source:
             try:
-                await ensure_references(spec.cfg, spec.observatory, sorted(needed), context=spec.context,
-                                        jobs=max(8, args.jobs or 8), progress=show_progress)
-            except FetchError as exc:
-                counts["errors"] += 1
-                _print_error(f"--sync-references: {exc}", progress)
-    except BaseException:
-        sink.abort()
-        raise
-    finally:
-        if progress is not None:
-            progress.close()
-    return counts
+                old = self._recorded(result)
+            except Exception as exc:  # noqa: BLE001 - this dataset's error, one line
+                result.problems.append(f"{result.path}: cannot read its recorded best references: {exc}")
+                return
+            extra = self.reports.add(result, old)
+        else:
+            extra = self.reports.add(result)
+        result.problems.extend(extra)
 
+    async def drive(self, items, open_sink, running: dict, total: int | None) -> dict[str, int]:
+        from ..engine.batch import run_batch
+        from ..engine.campaign import is_affected
 
-def _print_error(line: str, progress) -> None:
-    text = f"ERROR: {line}"
-    if progress is not None:
-        progress.write(text, file=sys.stderr)
-    else:
-        print(text, file=sys.stderr)
+        args, spec, counts = self.args, self.spec, self.counts
+        needed: set[str] = set()  # references the batch's answers name, for --sync-references
+        if self.show_progress:
+            from tqdm import tqdm
 
+            self.progress = tqdm(unit=" datasets", file=sys.stderr, desc="bestrefs", total=total)
+        sink = open_sink(self.fmt, args.output, verbose=args.verbose, affected=bool(spec.old_context))
+        if args.remote_bestrefs:
+            from ..engine.remote import run_remote
 
-def _print_line(line: str, progress) -> None:
-    if progress is not None:
-        progress.write(line, file=sys.stdout)
-    else:
-        print(line, flush=False)
+            batch = run_remote(self._items(items), spec)
+        else:
+            batch = run_batch(self._items(items), spec, **running)
+        try:
+            async with contextlib.aclosing(batch) as results:
+                async for result in results:
+                    counts["files"] += 1
+                    if result.error is None:
+                        counts["datasets"] += 1
+                    self._screen(result)
+                    self._report(result)
+                    if result.failed:
+                        counts["errors"] += 1
+                        for line in ([result.error] if result.error else []) + result.problems:
+                            self.error(line)
+                    changes = self._guarded(sink.write, result) or {}
+                    if spec.old_context and is_affected(result, changes):
+                        counts["affected"] += 1
+                    elif (self.from_source and result.path in self.reports.updates
+                          and result.path not in self.reports.killed):
+                        counts["affected"] += 1
+                    if args.update_bestrefs and result.answers:
+                        self._update(result)
+                    if args.sync_references and result.answers:
+                        needed.update(a for a in result.answers.values()
+                                      if isinstance(a, str) and not a.startswith("NOT FOUND"))
+                    if self.progress is not None:
+                        self.progress.update(1)
+            self._guarded(sink.close)
+            self._guarded(self.reports.print_all, args)
+            if args.sync_references and needed:
+                from ..errors import FetchError
+                from ..fetch.references import ensure_references
+
+                try:
+                    await ensure_references(spec.cfg, spec.observatory, sorted(needed), context=spec.context,
+                                            jobs=max(8, args.jobs or 8), progress=self.show_progress)
+                except FetchError as exc:
+                    counts["errors"] += 1
+                    self.error(f"--sync-references: {exc}")
+        except BaseException:
+            sink.abort()
+            raise
+        finally:
+            if self.progress is not None:
+                self.progress.close()
+        return counts
+
+    def _update(self, result) -> None:
+        from ..engine.campaign import update_dataset
+
+        if self.from_source and result.path not in self.reports.updates:
+            return  # the recorded references are the answers: nothing to write (as the reference)
+        try:
+            wrote = update_dataset(result, self.spec)
+        except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the batch
+            self.counts["errors"] += 1
+            self.error(f"{result.path}: header update failed: {exc}")
+            return
+        self.counts["updated" if wrote else "held"] += 1
