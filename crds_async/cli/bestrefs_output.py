@@ -1,4 +1,5 @@
-"""Result sinks for ``crds-batch bestrefs``: table, json, jsonl, csv; streamed, atomic files."""
+"""Result sinks for ``crds-batch bestrefs``: table, json, jsonl, csv, parquet; streamed, atomic files;
+and the campaign report (``--report DIR``) as a second sink beside any of them."""
 
 from __future__ import annotations
 
@@ -13,33 +14,54 @@ from ..engine.results import DatasetResult, answers_json, plain_answer as _plain
 from ..rules.model import NOT_FOUND_NA
 from ..sinks import printable
 
-__all__ = ["open_sink", "add_arguments", "check_arguments", "FORMATS"]
+__all__ = ["open_sink", "open_sinks", "add_arguments", "check_arguments", "FORMATS"]
 
 #: output formats; each sink writes one of them
-FORMATS = ("table", "json", "jsonl", "csv")
+FORMATS = ("table", "json", "jsonl", "csv", "parquet")
+
+#: ``--output -``: standard output, for any format
+STDOUT = "-"
 
 
 def add_arguments(parser) -> None:
     """The output switches of ``bestrefs``."""
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="table (for people), json ({path: {reftype: answer}}), jsonl (one record "
-                             "per dataset, with errors) or csv (one row per answer)")
+                             "per dataset, with errors), csv (one row per answer) or parquet (one typed "
+                             "row per dataset x type; needs --output)")
     # not -o: the reference's bestrefs takes -o for --old-context
-    parser.add_argument("--output", metavar="FILE", help="write results here (atomically) instead of stdout")
+    parser.add_argument("--output", metavar="FILE",
+                        help="write results here (atomically) instead of stdout; - is stdout (parquet: "
+                             "only when it is not a terminal)")
+    parser.add_argument("--report", metavar="DIR",
+                        help="also write a campaign report into DIR: index.html and PNG plots (affected "
+                             "datasets per instrument and type, changes over observation date, error "
+                             "classes, the context difference)")
 
 
 def check_arguments(args) -> str | None:
     """A usage problem of the output switches (one line), or None; checked before the batch
     runs, so a long batch does not end in an unwritable output."""
-    if args.output is None:
-        return None
     from ..atomic import resolve_target
     from ..errors import ConfigError
 
-    try:
-        resolve_target(args.output)
-    except ConfigError as exc:
-        return f"--output {exc}"
+    if args.format == "parquet":
+        if args.output is None:
+            return "--format parquet needs --output FILE (or --output - into a pipe)"
+        if args.output == STDOUT and sys.stdout.isatty():
+            return "--format parquet is binary: not written to a terminal (name a file with --output)"
+    if args.output is not None and args.output != STDOUT:
+        try:
+            resolve_target(args.output)
+        except ConfigError as exc:
+            return f"--output {exc}"
+    report = getattr(args, "report", None)
+    if report is not None:
+        from ..sinks.report import check_report_dir
+
+        problem = check_report_dir(report)
+        if problem:
+            return f"--report {problem}"
     return None
 
 
@@ -150,10 +172,81 @@ class _Nothing(_Sink):
 _SINKS = {"json": _Json, "jsonl": _JsonLines, "csv": _Csv, "table": _Table, "none": _Nothing}
 
 
-def open_sink(fmt: str, output: str | None, *, verbose: bool = False, affected: bool = False) -> _Sink:
-    """A sink writing ``fmt`` to ``output`` (temp file + rename) or to stdout."""
-    if output is None:
+def open_sink(fmt: str, output: str | None, *, verbose: bool = False, affected: bool = False):
+    """A sink writing ``fmt`` to ``output`` (temp file + rename) or to stdout (None or ``-``)."""
+    if fmt == "parquet":
+        from ..sinks.parquet import ParquetSink
+
+        if output is None or output == STDOUT:
+            return ParquetSink(sys.stdout.buffer, affected=affected)
+        return ParquetSink.to_path(output, affected=affected)
+    if output is None or output == STDOUT:
         return _SINKS[fmt](sys.stdout, verbose, affected, None)
     owner = contextlib.ExitStack()
     stream = owner.enter_context(atomic_output(output, "w", encoding="utf-8", newline=""))
     return _SINKS[fmt](stream, verbose, affected, owner)
+
+
+class _Both:
+    """The output sink and the report: each result to both; the output's changes returned."""
+
+    def __init__(self, output, report) -> None:
+        self.output, self.report = output, report
+
+    def write(self, result: DatasetResult) -> dict:
+        changes = self.output.write(result)
+        self.report.add(result, changes)
+        return changes
+
+    def close(self) -> None:
+        try:
+            self.output.close()
+        except BaseException:
+            self.report.abort()
+            raise
+        self.report.close()
+
+    def abort(self) -> None:
+        try:
+            self.output.abort()
+        finally:
+            self.report.abort()
+
+
+def open_sinks(args, spec):
+    """What ``bestrefs`` writes its results to: the ``--format`` sink, and with ``--report`` the
+    report beside it (one object with ``write(result) -> changes``, ``close()``, ``abort()``).
+
+    ``spec`` is the batch's :class:`~crds_async.engine.batch.BatchSpec` (the contexts, for
+    the report's context difference).
+    """
+    affected = bool(spec.old_context)
+    fmt = "none" if getattr(args, "print_affected", False) and not args.output else args.format
+    sink = open_sink(fmt, args.output, verbose=getattr(args, "verbose", False), affected=affected)
+    if getattr(args, "report", None) is None:
+        return sink
+    from ..sinks.report import ReportSink
+
+    report = ReportSink(args.report, context=spec.context, old_context=spec.old_context,
+                        context_diff=_context_diff(spec) if affected else None,
+                        describe_diff=_diff_failure)
+    return _Both(sink, report)
+
+
+def _diff_failure(exc: BaseException) -> str:
+    return f"the context difference could not be computed: {exc}"
+
+
+def _context_diff(spec):
+    """``crds-batch diff --summary``'s summary of the batch's old and new contexts, or an
+    exception (the report shows it; the batch goes on)."""
+    from ..errors import CrdsError
+    from ..rules.diff import diff_mappings
+    from .diff import summarize
+    from .inspect_common import mapping_store
+
+    try:
+        store = mapping_store(spec.cfg, spec.observatory)
+        return summarize(diff_mappings(spec.old_context, spec.context, store))
+    except (CrdsError, OSError) as exc:
+        return exc
