@@ -5,7 +5,11 @@ lazily; ``run_batch`` reads headers (or takes archive parameter sets) and evalua
 through :func:`.datasets.answer_dataset`, in chunks, on a process pool
 when there is enough work to pay for it, and yields results in input order
 with a bounded number of chunks in flight, so memory stays flat however many
-datasets stream through.  A batch is just a list of paths, so it shards
+datasets stream through.  With a :class:`~.journal.Journal`, finished chunks are recorded
+durably and a rerun replays them instead of evaluating them again (``--journal``).
+Concurrent steps (journaling a chunk while the input is read ahead) run in one
+``asyncio.TaskGroup`` (:func:`crds_async.tasks.run_all`); every blocking call (the
+directory walk, evaluation, journal I/O, the pool's shutdown) runs off the event loop.  A batch is just a list of paths, so it shards
 naturally (e.g. one ``run_batch`` per Dask partition).
 """
 
@@ -23,8 +27,10 @@ from dataclasses import dataclass
 from ..config import Config
 from ..errors import ConfigError, CrdsError, HeaderError
 from ..headers import read_header
+from ..tasks import run_all
 from .datasets import answer_dataset, screening_keep
 from .discover import DATASET_SUFFIXES, discover  # noqa: F401 - part of the batch API
+from .journal import Journal, run_identity
 from .registry import get_evaluator
 from .results import AnswerProblems, DatasetResult, answers_json
 
@@ -177,9 +183,19 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="crds_async-parent-watch", daemon=True).start()
 
 
+async def _record(journal, chunk: list, results: list) -> None:
+    """Journal a finished chunk (file I/O and fsync: in a thread)."""
+    if journal is not None:
+        await asyncio.to_thread(journal.append, chunk, results)
+
+
+async def _nothing() -> None:
+    return None
+
+
 async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
                     executor: Executor | None = None, *, first_chunk: int = _FIRST_CHUNK,
-                    max_chunk: int = _MAX_CHUNK) -> AsyncIterator[DatasetResult]:
+                    max_chunk: int = _MAX_CHUNK, journal: Journal | None = None) -> AsyncIterator[DatasetResult]:
     """Evaluate every dataset in ``items``; yield results in input order.
 
     Consume it under ``contextlib.aclosing`` so that an early exit shuts its pool down.
@@ -200,10 +216,22 @@ async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
     first_chunk, max_chunk : int
         Datasets per task: the first, doubling up to the largest (a cluster's scheduler
         wants thousands per task).
+    journal : Journal, optional
+        Resume from it and record into it (:mod:`.journal`): it is started here with the
+        run's identity (:func:`.journal.run_identity`; another run's journal raises
+        ``ConfigError``), its chunks are replayed (their items taken from ``items`` and
+        checked), then each finished chunk is appended, durably, before its results are
+        yielded.  The caller closes it, or removes it once the outputs are complete.
     """
     jobs = max(1, jobs or os.cpu_count() or 1)
     loop = asyncio.get_running_loop()
-    chunks = _chunks(items, first_chunk, max_chunk)
+    source = iter(items)
+    if journal is not None:
+        await asyncio.to_thread(journal.start, run_identity(spec))
+        while (replayed := await asyncio.to_thread(journal.replay, source)) is not None:
+            for result in replayed:
+                yield result
+    chunks = _chunks(source, first_chunk, max_chunk)
 
     async def next_chunk() -> list | None:
         return await asyncio.to_thread(next, chunks, None)
@@ -214,37 +242,49 @@ async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
     second = await next_chunk()
     if second is None or (jobs == 1 and executor is None):
         # small batch or one job: no process start-up cost
-        chunk = first
+        chunk, ahead = first, second
         while chunk is not None:
-            for result in await asyncio.to_thread(evaluate_paths, chunk, spec):
+            results = await asyncio.to_thread(evaluate_paths, chunk, spec)
+            # journal this chunk while the input is read ahead
+            _, following = await run_all([_record(journal, chunk, results),
+                                          next_chunk() if ahead is not None else _nothing()])
+            for result in results:
                 yield result
-            chunk, second = second, (await next_chunk() if second is not None else None)
+            chunk, ahead = ahead, following
         return
 
     own_pool = executor is None
     pool = executor or ProcessPoolExecutor(max_workers=jobs, initializer=_exit_with_parent,
                                            initargs=(os.getpid(),))
-    window: collections.deque[asyncio.Future] = collections.deque()
+    window: collections.deque[tuple[list, asyncio.Future]] = collections.deque()
     limit = 2 * jobs  # chunks in flight: bounded memory, both cores busy
+    exhausted = False
 
     def submit(chunk: list) -> None:
-        window.append(asyncio.wrap_future(pool.submit(evaluate_paths, chunk, spec), loop=loop))
+        window.append((chunk, asyncio.wrap_future(pool.submit(evaluate_paths, chunk, spec), loop=loop)))
+
+    async def top_up() -> None:
+        nonlocal exhausted
+        while not exhausted and len(window) < limit:
+            chunk = await next_chunk()
+            if chunk is None:
+                exhausted = True
+            else:
+                submit(chunk)
 
     try:
         submit(first)
         submit(second)
-        exhausted = False
+        await top_up()
         while window:
-            while not exhausted and len(window) < limit:
-                chunk = await next_chunk()
-                if chunk is None:
-                    exhausted = True
-                else:
-                    submit(chunk)
-            for result in await window.popleft():
+            chunk, pending = window.popleft()
+            results = await pending
+            # the finished chunk is journaled while the window is refilled: one task group
+            await run_all([_record(journal, chunk, results), top_up()])
+            for result in results:
                 yield result
     finally:
-        for pending in window:
+        for _chunk, pending in window:
             pending.cancel()
         if own_pool:
             # waiting for the workers is blocking: not on the event loop
