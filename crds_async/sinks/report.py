@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..atomic import atomic_write
+from ..engine.campaign import is_affected
 from ..engine.results import DatasetResult
 from . import printable
 
@@ -57,16 +58,19 @@ def check_report_dir(path: str) -> str | None:
     return None
 
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_LIST = re.compile(r"\[[^\]]*\]")
+_QUOTED = re.compile(r"(parameter=)?('[^']*'|\"[^\"]*\")")
 _NUMBER = re.compile(r"\b\d+(\.\d+)?\b")
 
 
 def error_class(line: str, path: str) -> str:
-    """What kind of error a line is: the dataset's name, quoted values and numbers taken out,
-    so that the same failure on many datasets is one class."""
+    """What kind of error a line is: the dataset's name, lists, quoted values (but a
+    parameter's name) and numbers taken out, so that the same failure on many datasets is one
+    class."""
     text = line[len(path) + 2:] if line.startswith(path + ": ") else line
     text = text.replace(path, "<dataset>")
-    text = _NUMBER.sub("N", _QUOTED.sub("'…'", text))
+    text = _QUOTED.sub(lambda m: m.group(0) if m.group(1) else "'…'", _LIST.sub("[…]", text))
+    text = _NUMBER.sub("N", text)  # digits inside a name (BINAXIS1) stay: no word boundary
     return printable(text.strip()[:160])
 
 
@@ -178,11 +182,11 @@ class ReportSink:
                         self.by_type[(instrument, reftype)] += 1
         counted = False
         if self.old_context:
-            for reftype in changes:
-                self.by_type[(instrument, reftype)] += 1
-            if changes:
+            if is_affected(result, changes):  # as crds bestrefs counts it (no failed type)
                 totals["affected"] += 1
                 counted = True
+                for reftype in changes:
+                    self.by_type[(instrument, reftype)] += 1
         else:
             counted = result.failed
         if counted:
