@@ -13,12 +13,16 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
-from ..errors import ServiceError
-from ..fetch.client import CrdsClient
+from ..config import Config
+from ..engine.inputs import Selection, iterate_async
+from ..errors import HeaderError, ServiceError
+from ..fetch.client import CrdsClient, default_server_url
 
-__all__ = ["DEFAULT_PAGE_SIZE", "page_size", "dataset_ids", "dataset_headers", "instrument_headers"]
+__all__ = ["DEFAULT_PAGE_SIZE", "page_size", "dataset_ids", "dataset_headers", "instrument_headers",
+           "ServerItems", "server_items", "matching_two_part_id"]
 
 #: the reference's page size when a server does not announce ``max_headers_per_rpc``
 DEFAULT_PAGE_SIZE = 500
@@ -100,3 +104,92 @@ async def instrument_headers(client: CrdsClient, context: str, instruments: Iter
     ids = await dataset_ids(client, context, instruments, since)
     async for item in dataset_headers(client, context, ids, in_flight=in_flight):
         yield item
+
+
+# ----------------------------------------------------------------------------- batch items
+
+
+def _normalize_jwst_id_part(part: str) -> str:
+    if "_" in part and "." not in part:
+        fileset, _, detector = part.rpartition("_")
+        return f"{fileset}.{detector}"
+    return part
+
+
+def matching_two_part_id(dataset: str, found: Iterable[str]) -> str:
+    """The compound id the server's answer holds for a command-line id, as the reference
+    matches them (a one-part id: the first found id containing it; else the id itself)."""
+    parts = [_normalize_jwst_id_part(part) for part in dataset.split(":")]
+    if len(parts) == 1:
+        matching = sorted(i for i in found if parts[0] in i)
+        return matching[0] if matching else dataset
+    return dataset
+
+
+@dataclass
+class ServerItems:
+    """A server's datasets as batch items: ``total`` (when known) and the items, in the
+    reference's order (sorted ids), each ``(id, parameters)`` or ``(id, HeaderError)``."""
+
+    total: int | None
+    items: Iterator[tuple[str, object]]
+
+    def __iter__(self) -> Iterator[tuple[str, object]]:
+        return self.items
+
+
+def _as_item(dataset_id: str, value: dict | str) -> tuple[str, object]:
+    if isinstance(value, str):
+        return dataset_id, HeaderError(f"{dataset_id}: the server gave no parameters: {value}")
+    return dataset_id, value
+
+
+def server_items(cfg: Config, context: str, observatory: str, *, instruments: Sequence[str] | None = None,
+                 datasets: Sequence[str] | None = None, selection: Selection = Selection(),
+                 in_flight: int = 4, notify: Callable[[str], None] | None = None,
+                 server_url: str | None = None) -> ServerItems:
+    """The datasets of ``instruments`` (every id the server lists, since ``selection.since``),
+    or the ``datasets`` ids, from the server at ``CRDS_SERVER_URL``, as batch items.
+
+    Pages are fetched ``in_flight`` at a time by a thread with its own event loop
+    (:func:`crds_async.engine.inputs.iterate_async`): memory holds a few pages however many
+    datasets there are.  The id lists are fetched before this returns (a progress total).
+    ``notify`` is told of command-line ids the server has no parameters for.
+
+    Raises
+    ------
+    FetchError
+        The server cannot be reached (after ``CRDS_CLIENT_RETRY_COUNT`` attempts).
+    """
+    url = server_url or default_server_url(cfg, observatory)
+    context = os.path.basename(context)
+    if datasets is not None:
+        asked = [d.upper() for d in datasets]
+
+        async def fetch_named() -> dict[str, dict | str]:
+            async with CrdsClient(url, cfg) as client:
+                return {key: value async for key, value in
+                        dataset_headers(client, context, asked, in_flight=in_flight)}
+
+        headers = asyncio.run(fetch_named())
+        for dataset in asked:
+            if matching_two_part_id(dataset, headers) not in headers and notify is not None:
+                notify(f"dataset {dataset!r} isn't represented by downloaded parameters")
+        items = selection.filter(_as_item(key, headers[key]) for key in sorted(headers))
+        return ServerItems(None, items)
+
+    since = selection.since
+
+    async def fetch_ids() -> list[str]:
+        async with CrdsClient(url, cfg) as client:
+            return await dataset_ids(client, context, instruments or (), since)
+
+    ids = [i for i in asyncio.run(fetch_ids()) if selection.wanted(i)]
+
+    async def pages() -> AsyncIterator[tuple[str, object]]:
+        async with CrdsClient(url, cfg) as client:
+            async for key, value in dataset_headers(client, context, ids, in_flight=in_flight):
+                yield _as_item(key, value)
+
+    items = selection.filter(iterate_async(pages))
+    return ServerItems(len(ids), items)

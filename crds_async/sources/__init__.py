@@ -7,6 +7,7 @@
 - ``count_datasets(path)``: a progress total.
 - ``recorded_bestrefs(params, reftypes)``: the archive's recorded best references.
 - ``save_pickle(path, pairs)``: write what the reference's ``--save-pickle`` writes, atomically.
+- ``DumpWriter(path)``: the same, fed one dataset at a time while a batch streams.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .dumps import (
     normalize_bestref,
     recorded_bestrefs,
 )
-from .save import save_pickle
+from .save import DumpWriter, save_pickle
 
 __all__ = [
     "DumpError",
@@ -33,4 +34,5 @@ __all__ = [
     "normalize_bestref",
     "clean_reference_name",
     "save_pickle",
+    "DumpWriter",
 ]

@@ -19,13 +19,13 @@ import contextlib
 import json
 import os
 import pickle
-import stat
-import tempfile
 from collections.abc import Iterable, Mapping
 
+from ..atomic import atomic_output
+from ..errors import ConfigError
 from .dumps import DumpError
 
-__all__ = ["save_pickle"]
+__all__ = ["save_pickle", "DumpWriter"]
 
 
 def _plain(dataset_id: str, params: object) -> object:
@@ -35,24 +35,6 @@ def _plain(dataset_id: str, params: object) -> object:
     if isinstance(params, Mapping) and type(params) is not dict:
         return dict(params)
     return params
-
-
-def _new_file_mode(path: str) -> int:
-    """The mode ``open(path, "w")`` would leave: the existing file's, else 0o666 less the umask."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        pass
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # no /proc: the classic query (sets and restores it)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def save_pickle(path, pairs: Mapping | Iterable[tuple[str, object]], *, sort: bool = True) -> int:
@@ -114,31 +96,80 @@ def save_pickle(path, pairs: Mapping | Iterable[tuple[str, object]], *, sort: bo
 
 
 def _write_atomically(name: str, write) -> int:
-    directory = os.path.dirname(os.path.abspath(name))
-    mode = _new_file_mode(name)
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", suffix=".tmp", dir=directory)
+        with atomic_output(name, "wb") as out:
+            return write(out)
     except OSError as exc:
         raise DumpError(f"{name}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as out:
-            count = write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, name)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise DumpError(f"{name}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    with contextlib.suppress(OSError):  # the rename itself survives a crash
-        dir_fd = os.open(directory, os.O_RDONLY)
+    except ConfigError as exc:
+        raise DumpError(str(exc)) from None
+
+
+class DumpWriter:
+    """``--save-pickle`` fed one dataset at a time while a batch streams them.
+
+    JSON lines are written as they come (give them in sorted id order, as the reference
+    writes them; nothing is held in memory); a ``.pkl`` dump is one pickle, so its datasets
+    are kept until :meth:`close`.  Nothing appears under the target's name before
+    :meth:`close`; :meth:`abort` leaves the target as it was.
+
+    Raises
+    ------
+    DumpError
+        The name has neither suffix, a dataset cannot be stored, or the file cannot be written.
+    """
+
+    def __init__(self, path) -> None:
+        self.name = os.fspath(path)
+        if not self.name.endswith((".json", ".pkl")):
+            raise DumpError(f"{self.name}: a parameter dump must be named .json or .pkl")
+        self.count = 0
+        self._table: dict | None = {} if self.name.endswith(".pkl") else None
+        self._stack = contextlib.ExitStack()
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return count
+            self._out = self._stack.enter_context(atomic_output(self.name, "wb"))
+        except OSError as exc:
+            raise DumpError(f"{self.name}: cannot write: {exc.strerror or exc}") from None
+        except ConfigError as exc:
+            raise DumpError(str(exc)) from None
+        self._closed = False
+
+    def add(self, dataset_id: str, params: object) -> None:
+        """One dataset (an exception is stored as its message)."""
+        plain = _plain(dataset_id, params)
+        if self._table is not None:
+            self._table[dataset_id] = plain
+            self.count = len(self._table)
+            return
+        try:
+            line = json.dumps({dataset_id: plain})
+        except (TypeError, ValueError) as exc:
+            self.abort()
+            raise DumpError(f"{self.name}: dataset {dataset_id!r}: cannot be stored as JSON ({exc})") from None
+        self._out.write(line.encode("utf-8") + b"\n")
+        self.count += 1
+
+    def close(self) -> int:
+        """Write what is left and put the file in place; the number of datasets written."""
+        if self._closed:
+            return self.count
+        self._closed = True
+        try:
+            if self._table is not None:
+                pickle.dump(self._table, self._out)
+            self._stack.close()
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            self._stack.__exit__(type(exc), exc, None)
+            raise DumpError(f"{self.name}: cannot be stored as a pickle ({exc})") from None
+        except OSError as exc:
+            raise DumpError(f"{self.name}: cannot write: {exc.strerror or exc}") from None
+        return self.count
+
+    def abort(self) -> None:
+        """Drop what was written (the target keeps its old content, if any)."""
+        if self._closed:
+            return
+        self._closed = True
+        error = RuntimeError("aborted")
+        with contextlib.suppress(RuntimeError):
+            self._stack.__exit__(RuntimeError, error, None)
