@@ -8,9 +8,13 @@ Configuration comes from ``CRDS_*`` once; the observatory from ``--observatory``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from ..config import OBSERVATORIES, Config, config_from_env
 from ..errors import ConfigError
@@ -24,7 +28,13 @@ __all__ = [
     "resolve_mapping_specs",
     "mapping_store",
     "print_json",
+    "observatory_of_file_name",
+    "cached_observatories",
+    "user_state_dir",
 ]
+
+#: a CDBS-style (HST) reference name: 9 characters, an optional _suffix, FITS or GEIS
+_CDBS_NAME = re.compile(r"^[a-z0-9]{9}(_[a-z0-9]+)?\.(fits|r[0-9][hd])$", re.IGNORECASE)
 
 
 def add_observatory_arg(parser: argparse.ArgumentParser) -> None:
@@ -50,18 +60,50 @@ def _observatory_of_url(url: str | None) -> str | None:
     return None
 
 
-def pick_observatory(cfg: Config, names: Iterable[str] = ()) -> str:
-    """The observatory to work on; ConfigError if nothing says which."""
+def observatory_of_file_name(name: str) -> str | None:
+    """The observatory a mapping or reference name implies (``jwst_miri_flat_0371.fits``,
+    ``s9j15534i_drk.fits``), from the name alone; None when it does not tell."""
+    base = name.rsplit("/", 1)[-1]
+    if (obs := observatory_of_spec(base)) in OBSERVATORIES:
+        return obs
+    prefix, sep, _rest = base.partition("_")
+    if sep and prefix.lower() in OBSERVATORIES:
+        return prefix.lower()
+    if _CDBS_NAME.match(base):
+        from ..instruments import personality
+
+        if personality("hst").reference_properties(base.lower()) is not None:
+            return "hst"
+    return None
+
+
+def cached_observatories(cfg: Config) -> list[str]:
+    """The observatories whose server configuration the cache holds."""
+    return [obs for obs in OBSERVATORIES if (cfg.config_dir(obs) / "server_config").is_file()]
+
+
+def pick_observatory(cfg: Config, names: Iterable[str] = (), *, from_cache: bool = False) -> str:
+    """The observatory to work on; ConfigError if nothing says which.
+
+    ``--observatory``/``CRDS_OBSERVATORY``, then the mapping or reference names given,
+    ``CRDS_CONTEXT``, ``CRDS_SERVER_URL``; with ``from_cache``, last the cache: its only
+    observatory, or (several) ``jwst``, the reference's default observatory.
+    """
     if cfg.observatory:
         return cfg.observatory
     for name in names:
-        obs = observatory_of_spec(name)
-        if obs in OBSERVATORIES:
+        if (obs := observatory_of_file_name(name)) is not None:
             return obs
     if cfg.context and (obs := observatory_of_spec(cfg.context)) in OBSERVATORIES:
         return obs
     if (obs := _observatory_of_url(cfg.server_url)) is not None:
         return obs
+    if from_cache:
+        cached = cached_observatories(cfg)
+        if len(cached) == 1:
+            return cached[0]
+        if "jwst" in cached:
+            return "jwst"
     raise ConfigError("cannot tell the observatory: pass --observatory, set CRDS_OBSERVATORY, "
                       "or name a mapping such as hst_0729.pmap")
 
@@ -91,6 +133,14 @@ def mapping_store(cfg: Config, observatory: str):
     from ..fetch.mapping_files import FileMappingStore
 
     return FileMappingStore(cfg.mapping_dir(observatory), verify_checksum=not cfg.ignore_mapping_checksum)
+
+
+def user_state_dir(cfg: Config, observatory: str, kind: str) -> Path:
+    """The user's directory for state derived from one CRDS cache (``$XDG_CACHE_HOME/crds_async``,
+    beside the compiled contexts): a CRDS cache, served or read-only, is never written to."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    origin = hashlib.sha1(str(cfg.mapping_dir(observatory)).encode()).hexdigest()[:16]
+    return Path(base) / "crds_async" / kind / origin
 
 
 def print_json(value: object) -> None:

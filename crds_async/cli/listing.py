@@ -72,7 +72,7 @@ def run_list(args: argparse.Namespace) -> int:
     if args.status:
         _list_status(cfg, names, args.json)
     if args.operational_context:
-        obs = pick_observatory(cfg, names)
+        obs = pick_observatory(cfg, names, from_cache=True)
         print(resolve_mapping_specs(cfg, obs, [f"{obs}-operational"])[0])
     if args.mappings or args.references:
         _list_context_files(cfg, args)

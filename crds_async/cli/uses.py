@@ -1,11 +1,10 @@
 """``crds-batch uses --files NAME...``: the mappings that refer to each file.
 
 The index (file -> mappings naming it) covers every mapping in the cache, or the
-closures of ``--contexts``.  The whole-cache index is saved beside the cache's
-pickles (``crds_async_uses_index.json``) and only mappings whose size or mtime
-changed are parsed again, so after the first run a question costs one small
-JSON load and a lookup.  A read-only cache (``CRDS_READONLY_CACHE``) is never
-written to.
+closures of ``--contexts``.  The whole-cache index is saved in the user's cache
+directory, beside the compiled contexts (``$XDG_CACHE_HOME/crds_async/uses/<cache>/``),
+never in the CRDS cache, and only mappings whose size or mtime changed are parsed
+again, so after the first run a question costs one small JSON load and a lookup.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from .inspect_common import (
     pick_observatory,
     print_json,
     resolve_mapping_specs,
+    user_state_dir,
 )
 
 EXIT_OK = 0
@@ -101,7 +101,7 @@ def whole_cache_index(cfg, obs: str, store):
     from ..errors import CrdsError
     from ..rules.inspect import UsesIndex, direct_names
 
-    index_path = cfg.pickle_dir(obs) / INDEX_FILE
+    index_path = user_state_dir(cfg, obs, "uses") / INDEX_FILE
     saved = _read_saved(index_path, store.verify_checksum)
     names = store.all_names()
     entries: dict[str, dict] = {}
@@ -118,7 +118,7 @@ def whole_cache_index(cfg, obs: str, store):
             entries[name] = {"stamp": stamp, "names": sorted(direct_names(store, name)), "error": None}
         except CrdsError as exc:
             entries[name] = {"stamp": stamp, "names": [], "error": str(exc)}
-    if (stale or set(saved) != set(entries)) and not cfg.readonly_cache:
+    if stale or set(saved) != set(entries):
         try:
             _write_saved(index_path, entries, store.verify_checksum)
         except OSError as exc:

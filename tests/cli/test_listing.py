@@ -154,3 +154,87 @@ def test_dataset_headers_cli(capsys) -> None:
     assert view["context"] == "hst_0729.pmap"
     assert view["parameters"]["INSTRUME"].lower() == view["instrument"]
     assert "DATE-OBS" in view["parameters"]
+
+
+def test_operational_context_from_the_cache(tmp_path, monkeypatch, capsys) -> None:
+    """--operational-context needs no --observatory: the cache names it (one observatory cached:
+    that one; several: jwst, the reference's default, as its crds list prints)."""
+    import shutil
+
+    one = tmp_path / "cache"
+    shutil.copytree(CACHE / "config" / "hst", one / "config" / "hst")
+    monkeypatch.setenv("CRDS_PATH", str(one))
+    assert main(["list", "--operational-context"]) == 0
+    assert capsys.readouterr().out.strip() == "hst_0729.pmap"
+
+
+@needs_reference
+def test_operational_context_of_a_cache_of_several_as_reference(capsys) -> None:
+    env_free = run_reference_list_env_free()
+    assert main(["list", "--operational-context"]) == 0
+    assert capsys.readouterr().out.strip() == env_free
+
+
+def run_reference_list_env_free() -> str:
+    """The reference's crds list --operational-context with no observatory or server named."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    env.update(CRDS_PATH=str(CACHE), CRDS_MODE="local", CRDS_READONLY_CACHE="1")
+    proc = subprocess.run([sys.executable, "-m", "crds.list", "--operational-context"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.split()[-1]
+
+
+@pytest.mark.parametrize("argv, level", [
+    (["list", "--version"], "WARNING"),
+    (["-v", "list", "--version"], "INFO"),
+    (["list", "--version", "-v"], "INFO"),
+    (["-vv", "list", "--version"], "DEBUG"),
+    (["--verbosity", "60", "list", "--version"], "DEBUG"),
+    (["list", "--version", "--verbosity", "10"], "INFO"),
+])
+def test_global_switches_before_and_after_the_command(argv, level, capsys) -> None:
+    import logging
+
+    assert main(argv) == 0
+    assert logging.getLevelName(logging.getLogger("crds_async").level) == level
+
+
+def test_crds_verbosity_takes_effect(monkeypatch, capsys) -> None:
+    import logging
+
+    monkeypatch.setenv("CRDS_VERBOSITY", "55")
+    assert main(["list", "--version"]) == 0
+    assert logging.getLogger("crds_async").level == logging.DEBUG
+
+
+@pytest.mark.parametrize("command", ["bestrefs", "sync", "serve", "list", "diff", "matches", "uses", "certify"])
+def test_every_command_takes_version(command) -> None:
+    """-V on every sub-command (list keeps its own --version; -V prints the same)."""
+    proc = subprocess.run([sys.executable, "-m", "crds_async", command, "-V"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"crds-batch {__version__}", proc.stderr
+
+
+def test_bestrefs_keeps_its_own_v() -> None:
+    """bestrefs -v still means 'show N/A answers'; the global -v before it means verbose."""
+    from crds_async.cli import build_parser, verbosity_of
+
+    args = build_parser().parse_args(["-v", "bestrefs", "-v", "x.fits"])
+    assert args.verbose is True and verbosity_of(args, {}) == 1
+    args = build_parser().parse_args(["bestrefs", "-v", "x.fits"])
+    assert args.verbose is True and verbosity_of(args, {}) == 0
+    args = build_parser().parse_args(["sync", "-v", "--contexts", "hst_0729.pmap"])
+    assert verbosity_of(args, {}) == 1  # sync's own -v: log each retry, as before
+
+
+def test_log_records_reach_stderr(tmp_path) -> None:
+    """Logging is set up for every command: an INFO record of crds_async shows with -v."""
+    script = ("import logging, sys\n"
+              "from crds_async.cli import main, setup_logging, verbosity_of, build_parser\n"
+              "setup_logging(verbosity_of(build_parser().parse_args(sys.argv[1:]), {}))\n"
+              "logging.getLogger('crds_async.test').info('hello from crds_async')\n")
+    quiet = subprocess.run([sys.executable, "-c", script, "list", "--version"], capture_output=True, text=True)
+    loud = subprocess.run([sys.executable, "-c", script, "-v", "list", "--version"], capture_output=True, text=True)
+    assert "hello from crds_async" not in quiet.stderr
+    assert "hello from crds_async" in loud.stderr and loud.stdout == ""

@@ -73,3 +73,26 @@ def test_symbolic_context_and_nothing_found(capsys) -> None:
     assert main(["matches", "--contexts", "hst-operational", "--files", "q9e1206kj_bia.fits"]) == 0
     assert "q9e1206kj_bia.fits : ACS BIASFILE" in capsys.readouterr().out
     assert main(["matches", "--contexts", "hst_0729.pmap", "--files", "nothing_00.fits"]) == 1
+
+
+@pytest.mark.parametrize("name, observatory, first", [
+    ("jwst_miri_flat_0371.fits", "jwst", "jwst_miri_flat_0371.fits : MIRI FLAT "),
+    ("s9j15534i_drk.fits", "hst", "s9j15534i_drk.fits : WFC3 DARKFILE "),
+])
+def test_observatory_from_the_reference_name(name: str, observatory: str, first: str, capsys) -> None:
+    """No --observatory, context or server: the reference's name says whose it is."""
+    from crds_async.cli.inspect_common import observatory_of_file_name
+
+    assert observatory_of_file_name(name) == observatory
+    assert main(["matches", "--files", name]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(first), out
+
+
+def test_names_that_do_not_tell() -> None:
+    from crds_async.cli.inspect_common import observatory_of_file_name
+
+    assert observatory_of_file_name("hst_acs_darkfile_0250.rmap") == "hst"
+    assert observatory_of_file_name("roman_wfi_dark_0001.asdf") == "roman"
+    for name in ("dataset.fits", "readme.txt", "foo_bar.fits"):
+        assert observatory_of_file_name(name) is None

@@ -124,18 +124,20 @@ def test_saved_index_is_reused_and_refreshed(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("CRDS_OBSERVATORY", "hst")
     monkeypatch.setenv("CRDS_IGNORE_MAPPING_CHECKSUM", "1")  # the edited rmap below is not re-signed
     monkeypatch.delenv("CRDS_READONLY_CACHE", raising=False)
-    index_file = cache / "pickles" / "hst" / "crds_async_uses_index.json"
-
-    monkeypatch.setenv("CRDS_READONLY_CACHE", "1")
-    assert main(["uses", "--json", "--files", "ycj1846tl_tds.fits"]) == 0
-    capsys.readouterr()
-    assert not index_file.exists(), "a read-only cache must not be written"
-    monkeypatch.delenv("CRDS_READONLY_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
 
     assert main(["uses", "--json", "--files", "ycj1846tl_tds.fits"]) == 0
     first = json.loads(capsys.readouterr().out)["ycj1846tl_tds.fits"]
     assert "hst_cos_tdstab_0257.rmap" in first and "hst_0729.pmap" in first
-    assert index_file.is_file()
+    # The index is kept with the compiled contexts in the user's cache directory, never in
+    # the CRDS cache (which may be served or read-only).
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before
+    (index_file,) = (tmp_path / "xdg" / "crds_async" / "uses").glob("*/crds_async_uses_index.json")
+    saved_at = index_file.stat().st_mtime_ns
+    assert main(["uses", "--json", "--files", "ycj1846tl_tds.fits"]) == 0
+    assert json.loads(capsys.readouterr().out)["ycj1846tl_tds.fits"] == first
+    assert index_file.stat().st_mtime_ns == saved_at, "an unchanged cache reuses the saved index"
 
     # Edit one rmap: the saved index must notice (size/mtime) and re-read only that file.
     rmap = cache / "mappings" / "hst" / "hst_cos_tdstab_0257.rmap"
@@ -147,6 +149,22 @@ def test_saved_index_is_reused_and_refreshed(tmp_path: Path, monkeypatch: pytest
     assert "hst_cos_tdstab_0257.rmap" not in second["ycj1846tl_tds.fits"]
     assert "hst_cos_tdstab_0257.rmap" in second["new0000tl_tds.fits"]
     assert "hst_0729.pmap" in second["new0000tl_tds.fits"]
+
+
+def test_observatory_from_a_reference_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """``uses --files s9j15534i_drk.fits`` (a CDBS name) and a JWST name need no --observatory."""
+    monkeypatch.setenv("CRDS_PATH", str(CACHE))
+    monkeypatch.setenv("CRDS_MODE", "local")
+    monkeypatch.setenv("CRDS_READONLY_CACHE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    for var in ("CRDS_OBSERVATORY", "CRDS_CONTEXT", "CRDS_SERVER_URL"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["uses", "--contexts", "hst_0729.pmap", "--files", "s9j15534i_drk.fits"]) == 0
+    assert "hst_0729.pmap" in capsys.readouterr().out.split()
+    assert main(["uses", "--contexts", "jwst_0541.pmap", "--files", "jwst_miri_flat_0371.fits"]) == 0
+    assert "jwst_0541.pmap" in capsys.readouterr().out.split()
+    assert main(["uses", "--files", "s9j15534i_drk.fits"]) == 0  # whole cache: hst's
+    assert "hst_0729.pmap" in capsys.readouterr().out.split()
 
 
 @needs_reference
