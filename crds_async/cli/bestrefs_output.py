@@ -213,15 +213,15 @@ class _Both:
             self.report.abort()
 
 
-def open_sinks(args, spec):
-    """What ``bestrefs`` writes its results to: the ``--format`` sink, and with ``--report`` the
-    report beside it (one object with ``write(result) -> changes``, ``close()``, ``abort()``).
+def open_sinks(fmt: str, args, spec):
+    """What ``bestrefs`` writes its results to: the ``fmt`` sink (the format the command settled
+    on: ``--format``, or ``none``/``table`` when none was named), and with ``--report`` the
+    report beside it; one object with ``write(result) -> changes``, ``close()``, ``abort()``.
 
     ``spec`` is the batch's :class:`~crds_async.engine.batch.BatchSpec` (the contexts, for
     the report's context difference).
     """
     affected = bool(spec.old_context)
-    fmt = "none" if getattr(args, "print_affected", False) and not args.output else args.format
     sink = open_sink(fmt, args.output, verbose=getattr(args, "verbose", False), affected=affected)
     if getattr(args, "report", None) is None:
         return sink

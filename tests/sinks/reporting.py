@@ -14,8 +14,10 @@ from crds_async.engine.registry import get_evaluator
 from tests.conftest import CACHE
 
 
-def run_with_sinks(paths, *, context: str, old_context: str | None, fmt: str = "jsonl",
+def run_with_sinks(paths, *, context: str, old_context: str | None, fmt: str | None = None,
                    output: str | None = None, report: str | None = None):
+    """Run a batch of ``paths`` into ``open_sinks`` (jsonl into ``output``, if named); the sink."""
+    fmt = fmt or ("jsonl" if output else "none")
     cfg = config_from_env({"CRDS_PATH": str(CACHE), "CRDS_READONLY_CACHE": "1"})
     new = get_evaluator(context, cfg, "hst").context
     changed = old_name = None
@@ -28,7 +30,7 @@ def run_with_sinks(paths, *, context: str, old_context: str | None, fmt: str = "
     assert bestrefs_output.check_arguments(args) is None
 
     async def drive():
-        sink = bestrefs_output.open_sinks(args, spec)
+        sink = bestrefs_output.open_sinks(fmt, args, spec)
         try:
             async with contextlib.aclosing(run_batch(discover([str(p) for p in paths]), spec, jobs=1)) as results:
                 async for result in results:
