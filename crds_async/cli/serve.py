@@ -66,7 +66,11 @@ def run_serve_command(args: argparse.Namespace) -> int:
     server.rules_service = RulesService(server.cfg)
 
     async def main() -> int:
-        runner = await run_server(server, args.host, args.port)
+        try:
+            runner = await run_server(server, args.host, args.port)
+        except OSError as exc:  # busy port, unknown host, no permission: one line, fatal
+            raise ConfigError(f"cannot listen on {args.host}:{args.port}: "
+                              f"{exc.strerror or exc}") from None
         counts = {o: len(c.entries) for o, c in server.catalogues.items()}
         if server.datasets is not None:
             counts["datasets"] = server.datasets.count()

@@ -1,16 +1,18 @@
 """The server's file catalogue: name -> path, size and sha1 of every served file.
 
 Built by walking a cache directory (mappings, references in flat or instrument
-layout) and kept in ``<config>/<obs>/crds_batch_catalogue.json`` so a restart only
-hashes files whose size or mtime changed.  A read-only cache keeps it in memory.
+layout) and kept in the user's cache directory, with the compiled contexts
+(``$XDG_CACHE_HOME/crds_async/catalogue/<served cache>/<obs>.json``), so a restart only
+hashes files whose size or mtime changed.  The served cache itself is never written;
+when the user's directory cannot be written the catalogue lives in memory only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +37,9 @@ class CatalogueEntry:
     kind: str  # "mapping" or "reference"
 
 
-def _writable_dir(directory: Path) -> bool:
-    # Mode bits, not os.access: root passes os.access on a read-only shared cache.
-    try:
-        return bool(directory.stat().st_mode & stat.S_IWUSR) and os.access(directory, os.W_OK)
-    except OSError:
-        return False
+def _user_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "crds_async"
 
 
 class Catalogue:
@@ -56,12 +55,15 @@ class Catalogue:
     def __init__(self, cfg: Config, observatory: str, *, persist: bool = True) -> None:
         self.cfg = cfg
         self.observatory = observatory
-        self.persist = persist and _writable_dir(cfg.config_dir(observatory))
+        self.persist = persist
         self.entries: dict[str, CatalogueEntry] = {}
 
     @property
     def store_path(self) -> Path:
-        return self.cfg.config_dir(self.observatory) / CATALOGUE_FILE
+        """Where the catalogue is kept: the user's cache directory, one file per served tree."""
+        served = f"{self.cfg.mapping_dir(self.observatory)}\n{self.cfg.reference_dir(self.observatory)}"
+        origin = hashlib.sha1(served.encode()).hexdigest()[:16]
+        return _user_dir() / "catalogue" / origin / f"{self.observatory}-{CATALOGUE_FILE}"
 
     def _load_store(self) -> dict[str, list]:
         try:
@@ -98,6 +100,7 @@ class Catalogue:
         self.entries = entries
         if self.persist and (hashed or len(store) != len(known)):
             try:
+                self.store_path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(self.store_path, json.dumps(store, separators=(",", ":")))
             except OSError as exc:
                 log.info("catalogue kept in memory only (%s is not writable: %s)", self.store_path,

@@ -125,3 +125,25 @@ def test_serve_rejects_unknown_fault_kind(tmp_path, shared_cache):
     proc = subprocess.run([PYTHON, "-m", "crds_async", "serve", "--cache", str(served), "--faults", "meteor"],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 2 and "unknown fault kind" in proc.stderr
+
+
+def test_busy_port_is_one_line_and_exit_2(tmp_path) -> None:
+    """serve --port on a port in use: one clear line, exit 2, no traceback."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from ..conftest import CACHE
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "crds_async", "serve", "--cache", str(CACHE),
+                               "--observatory", "hst", "--port", str(port)], capture_output=True, text=True,
+                              timeout=300, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg")))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("crds-batch serve: error:") and str(port) in lines[0]

@@ -28,12 +28,18 @@ def served(tmp_path, shared_cache):
     return cache, contents
 
 
-async def test_catalogue_is_kept_and_only_changed_files_are_hashed(served):
+async def test_catalogue_is_kept_and_only_changed_files_are_hashed(served, tmp_path, monkeypatch):
     cache, contents = served
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
     server = CrdsServer(cache)
     catalogue = server.catalogues["hst"]
     assert catalogue.refresh() == len(catalogue.entries) > 2000
-    stored = json.loads((cache / "config" / "hst" / CATALOGUE_FILE).read_text())
+    # kept with the compiled contexts in the user's cache directory: the served cache gets no writes
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before
+    assert (tmp_path / "xdg" / "crds_async") in catalogue.store_path.parents
+    assert catalogue.store_path.name.endswith(CATALOGUE_FILE)
+    stored = json.loads(catalogue.store_path.read_text())
     assert stored["z0000003j_bia.fits"][2] == sha1(b"acs layout")
     assert CrdsServer(cache).catalogues["hst"].refresh() == 0  # nothing changed: nothing hashed
     path = cache / "references" / "hst" / "z0000001j_drk.fits"
