@@ -1,0 +1,180 @@
+"""Parameter sets on one process, ``--dask local:1`` and ``--dask local:2``, in one run (issue #14).
+
+Makes ``--count`` archive parameter sets (default one million) from the HST corpus headers
+under new ids, each its own dict (as a dump's are), made lazily so memory stays flat, and
+runs them through ``run_batch``:
+
+- the single-process engine (``jobs=1``: evaluation in a thread of this process);
+- a local Dask cluster of 1 worker process, then of 2 (started before the clock starts;
+  partitions of ``--partition`` datasets, as ``--dask`` runs them);
+
+and prints, for each, seconds, datasets/s and datasets/s per worker, then: the cluster's
+overhead at equal cores (``local:1`` against the single process; target <= 10 %), the
+speed-up of ``local:2`` over ``local:1`` (target >= 1.7x), the scheduler's cost per task
+(round trips of empty tasks) and its share of a partition's time, the workers' peak RSS,
+and the machine's load average (the 2 cores are shared).  Results are consumed, counted
+and dropped, as the CLI's sinks consume them.  With ``--reference N`` it also times the
+reference's ``crds.getrecommendations`` on N of the same sets (in a subprocess) for the
+per-dataset ratio.
+
+    .venv/bin/python benchmarks/bench_dask.py [--count 1000000] [--partition 4000] [--reference 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("CRDS_ASYNC_SHARED", ROOT.parent / "shared")).resolve()
+ENV = {"CRDS_PATH": str(SHARED / "cache"), "CRDS_READONLY_CACHE": "1", "CRDS_MODE": "local"}
+CONTEXT = "hst_0729.pmap"
+
+
+def headers() -> list[tuple[str, dict]]:
+    from crds_async.engine.datasets import dataset_parameters
+
+    sources = sorted((SHARED / "corpus" / "hst").glob("*.fits"))
+    return [(path.name, dataset_parameters(path)) for path in sources]
+
+
+def parameter_sets(count: int, base: list[tuple[str, dict]]):
+    """``count`` (id, parameters) pairs, each parameters its own dict, made as consumed."""
+    for index in range(count):
+        name, parameters = base[index % len(base)]
+        yield f"ds{index:09d}_{name}", dict(parameters)
+
+
+async def consume(items, spec, **running) -> tuple[int, int]:
+    from crds_async.engine.batch import run_batch
+
+    count = errors = 0
+    async with contextlib.aclosing(run_batch(items, spec, **running)) as results:
+        async for result in results:
+            count += 1
+            errors += result.error is not None
+    return count, errors
+
+
+def timed(label: str, count: int, base, spec, workers: int, **running) -> dict:
+    start = time.perf_counter()
+    done, errors = asyncio.run(consume(parameter_sets(count, base), spec, **running))
+    seconds = time.perf_counter() - start
+    assert done == count, (label, done, count)
+    row = {"label": label, "seconds": seconds, "rate": count / seconds, "per_worker": count / seconds / workers,
+           "errors": errors}
+    print(f"{label:>16}: {seconds:8.2f} s  {row['rate']:9.0f} datasets/s  {row['per_worker']:9.0f} /s per worker"
+          f"  ({errors} errors)", flush=True)
+    return row
+
+
+def _noop(blob=None):
+    return None
+
+
+def task_cost(batch, tasks: int = 400) -> float:
+    """Seconds per task of the scheduler's round trip: empty tasks, ``jobs`` in flight."""
+    executor = batch.executor()
+    start = time.perf_counter()
+    futures = [executor.submit(_noop) for _ in range(tasks)]
+    for future in futures:
+        future.result()
+    return (time.perf_counter() - start) / tasks
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reference_rate(base, count: int) -> float | None:
+    """Datasets/s of the reference's ``getrecommendations`` on ``count`` of the sets."""
+    code = (
+        "import json, sys, time, crds\n"
+        "sets = json.load(sys.stdin)\n"
+        "crds.getrecommendations(sets[0], context=%r, observatory='hst')\n"
+        "start = time.perf_counter()\n"
+        "for p in sets:\n"
+        "    try:\n"
+        "        crds.getrecommendations(p, context=%r, observatory='hst')\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "print(len(sets) / (time.perf_counter() - start))\n" % (CONTEXT, CONTEXT))
+    sets = [parameters for _, parameters in (base * (count // len(base) + 1))[:count]]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    env.update(ENV, CRDS_SERVER_URL="https://hst-crds.stsci.edu")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(sets), capture_output=True,
+                              text=True, env=env, timeout=3600)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        print(f"reference failed: {proc.stderr.strip().splitlines()[-1:] }")
+        return None
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--partition", type=int, default=None, help="datasets per task (default: --dask's)")
+    parser.add_argument("--reference", type=int, default=0, metavar="N",
+                        help="also time the reference on N sets (0: not)")
+    args = parser.parse_args()
+    os.environ.update(ENV)
+
+    from crds_async.cluster.dask import PARTITION, ClusterTarget, dask_cluster, preload
+    from crds_async.config import config_from_env
+    from crds_async.engine.batch import BatchSpec
+    from crds_async.engine.registry import get_evaluator
+
+    cfg = config_from_env()
+    spec = BatchSpec(cfg=cfg, context=CONTEXT, observatory="hst")
+    base = headers()
+    get_evaluator(CONTEXT, cfg, "hst")  # the single process loads it before its clock starts, as workers do
+    partition = args.partition or PARTITION
+    tasks = -(-args.count // partition)
+    print(f"{args.count:,} parameter sets ({len(base)} HST corpus headers under new ids), partitions of "
+          f"{partition:,} (~{tasks:,} tasks), load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+          flush=True)
+
+    rows = [timed("single process", args.count, base, spec, 1, jobs=1)]
+    costs: dict[int, float] = {}
+    rss: dict[int, float] = {}
+    for workers in (1, 2):
+        with dask_cluster(ClusterTarget(None, workers)) as batch:
+            preload(batch, CONTEXT, cfg, "hst")
+            costs[workers] = task_cost(batch)
+            rows.append(timed(f"--dask local:{workers}", args.count, base, spec, workers,
+                              **batch.batch_kwargs(partition)))
+            rss[workers] = max(batch.client.run(_peak_rss_mb).values())
+
+    single, one, two = (row["seconds"] for row in rows)
+    per_task = costs[1]
+    print(f"cluster overhead at equal cores (local:1 vs single process): {100 * (one - single) / single:+.1f} % "
+          f"(target <= 10 %)")
+    print(f"local:2 speed-up over local:1: {one / two:.2f}x (target >= 1.7x)")
+    print(f"scheduler cost per task: {1000 * costs[1]:.2f} ms (1 worker), {1000 * costs[2]:.2f} ms (2 workers); "
+          f"share of a {partition:,}-set partition ({partition / rows[1]['per_worker']:.2f} s): "
+          f"{100 * per_task / (partition / rows[1]['per_worker']):.2f} %")
+    print(f"peak RSS per worker: {rss[1]:.0f} MB (local:1), {rss[2]:.0f} MB (local:2); "
+          f"this process {_peak_rss_mb():.0f} MB")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    if args.reference:
+        rate = reference_rate(base, args.reference)
+        if rate:
+            print(f"reference getrecommendations: {rate:.0f} datasets/s on {args.reference} sets; "
+                  f"single process {rows[0]['rate'] / rate:.0f}x, local:2 {rows[2]['rate'] / rate:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
