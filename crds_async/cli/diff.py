@@ -16,9 +16,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from ..errors import CrdsError
+from ..errors import ConfigError, CrdsError
 from .inspect_common import (
     add_observatory_arg,
+    observatory_of_file_name,
     load_config,
     mapping_store,
     pick_observatory,
@@ -135,6 +136,10 @@ def run_diff(args: argparse.Namespace) -> int:
         return run_reference_diff(args)
     try:
         cfg = load_config(args)
+        sides = [observatory_of_file_name(Path(args.old).name), observatory_of_file_name(Path(args.new).name)]
+        if None not in sides and sides[0] != sides[1]:
+            raise ConfigError(f"{Path(args.old).name} and {Path(args.new).name} are of different observatories "
+                              f"({sides[0]} and {sides[1]}): nothing to compare")
         obs = pick_observatory(cfg, [Path(args.old).name, Path(args.new).name])
         old_store, old = _side(cfg, obs, args.old)
         new_store, new = _side(cfg, obs, args.new)
@@ -147,17 +152,18 @@ def run_diff(args: argparse.Namespace) -> int:
                     "differences": [d.as_dict() for d in differences],
                     "summary": summarize(differences)})
     elif args.summary:
+        # counts only, one line per instrument and type, then the totals (--json has the names)
+        actions = ("added", "deleted", "replaced", "changed")
+        totals = dict.fromkeys(actions, 0)
         for instr, kinds in summarize(differences).items():
             for kind, entry in kinds.items():
-                counts = ", ".join(f"{entry[a]} {a}" for a in ("added", "deleted", "replaced", "changed")
-                                   if entry[a])
-                print(f"{instr} {kind}: {counts}")
-                for pair in entry["mappings"]:
-                    print(f"\tmapping {pair}")
-                for name in entry["old_files"]:
-                    print(f"\t- {name}")
-                for name in entry["new_files"]:
-                    print(f"\t+ {name}")
+                counts = ", ".join(f"{entry[a]} {a}" for a in actions if entry[a])
+                files = f"{len(entry['old_files'])} old -> {len(entry['new_files'])} new file(s)"
+                mappings = f", {len(entry['mappings'])} mapping change(s)" if entry["mappings"] else ""
+                print(f"{instr} {kind}: {counts} ({files}{mappings})")
+                for a in actions:
+                    totals[a] += entry[a]
+        print("total: " + ", ".join(f"{totals[a]} {a}" for a in actions) + f" ({len(differences)} difference(s))")
     else:
         for diff in differences:
             print(diff.text())

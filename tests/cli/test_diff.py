@@ -109,3 +109,27 @@ def test_paths_outside_the_cache(tmp_path: Path, capsys) -> None:
     assert main(["diff", str(src), str(copy)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and "replaced ycj1846tl_tds.fits with new0000tl_tds.fits" in out[0]
+
+
+def test_summary_is_counts_shorter_than_the_full_diff(capsys) -> None:
+    """--summary prints counts (one line per instrument and type, then totals), not every file name."""
+    assert main(["diff", "hst_0700.pmap", "hst_0729.pmap"]) == 1
+    full = capsys.readouterr().out.splitlines()
+    assert main(["diff", "--summary", "hst_0700.pmap", "hst_0729.pmap"]) == 1
+    summary = capsys.readouterr().out.splitlines()
+    assert len(summary) < len(full) // 10
+    assert not any(line.startswith("\t") for line in summary)
+    total = summary[-1]
+    assert total.startswith("total: ") and f"({len(full)} difference(s))" in total
+    counted = 0
+    for line in summary[:-1]:
+        counts = line.split(": ", 1)[1].split(" (")[0]
+        counted += sum(int(part.split()[0]) for part in counts.split(", "))
+    assert counted == len(full)
+
+
+def test_mappings_of_different_observatories(capsys) -> None:
+    """hst_... against jwst_...: says so, instead of a mapping being missing."""
+    assert main(["diff", "hst_0729.pmap", "jwst_0541.pmap"]) == 2
+    err = capsys.readouterr().err
+    assert "different observatories" in err and "missing" not in err and "not in" not in err
