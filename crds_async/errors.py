@@ -19,6 +19,11 @@ CrdsError
     UnsafeNameError        a name from a server or file is not a plain file name
     ServiceError           the server answered with a JSON-RPC error
 
+The reference client's names, raised at the API's boundary (``crds_async.api``):
+``CrdsLookupError`` (a LookupFailure and a LookupError), ``CrdsUnknownInstrumentError``,
+``CrdsConfigError``, ``CrdsNetworkError`` and ``CrdsDownloadError`` (FetchErrors),
+``CrdsBadRulesError``, ``CrdsBadReferenceError``.
+
 Exit statuses of ``crds-batch`` go by class (:func:`exit_code`): 0 done, 1 the run
 finished but some datasets or files had problems, 2 fatal (usage, configuration,
 unusable input, or a bug), 3 the server or the network failed (worth retrying later).
