@@ -1,10 +1,17 @@
 """Dataset files from what a user names: directories (recursive), globs, ``@listfile``, ``-`` (stdin).
 
 Lazy: nothing is listed before it is needed, so millions of paths stream.
+
+Hostile names (issue #17): list files and stdin are read as bytes and decoded as the
+file system decodes names (``surrogateescape``), so a name that is not UTF-8 still
+names its file; a path that exists is taken literally even when it holds glob
+characters (``x[1].fits``); ``**`` never follows a symbolic link to a directory and
+visits each directory once, so link loops cost nothing.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import sys
@@ -48,6 +55,62 @@ def _walk(directory: str) -> Iterator[str]:
         stack.extend(prefix + name for name in subdirs)
 
 
+def _listdir(directory: str) -> list[str]:
+    try:
+        return os.listdir(directory or os.curdir)
+    except OSError:
+        return []
+
+
+def _is_real_dir(path: str) -> bool:
+    """A directory, not a symbolic link to one."""
+    return os.path.isdir(path) and not os.path.islink(path)
+
+
+def _below(directory: str) -> Iterator[str]:
+    """``directory`` and every directory under it (``**``), links to directories not followed."""
+    stack = [directory]
+    while stack:
+        current = stack.pop()
+        yield current
+        names = sorted((n for n in _listdir(current) if not n.startswith(".")), reverse=True)
+        stack.extend(p for p in (os.path.join(current, n) for n in names) if _is_real_dir(p))
+
+
+def _recursive_glob(pattern: str) -> Iterator[str]:
+    """Paths matching ``pattern`` with ``**``: as ``glob(recursive=True)`` but never through
+    a symbolic link to a directory, and each path once."""
+    drive, rest = os.path.splitdrive(pattern)
+    anchor = drive + os.sep if rest.startswith(os.sep) else drive
+    parts = [p for p in rest.split(os.sep) if p]
+    bases = [anchor]
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        found: list[str] = []
+        for base in bases:
+            if part == "**":  # last: the directories themselves, which the caller walks
+                found.extend([base or os.curdir] if last else _below(base))
+            elif glob.has_magic(part):
+                hidden = part.startswith(".")
+                found.extend(os.path.join(base, n) for n in sorted(fnmatch.filter(_listdir(base), part))
+                             if hidden or not n.startswith("."))
+            else:
+                found.append(os.path.join(base, part))
+        if not last:
+            found = [p for p in found if os.path.isdir(p)]
+        bases = list(dict.fromkeys(found))
+    yield from (p for p in bases if p != anchor and os.path.lexists(p))
+
+
+def _names(stream) -> Iterator[str]:
+    """Lines of ``stream`` as path names: bytes decoded as the file system decodes names."""
+    raw = getattr(stream, "buffer", None)
+    for line in (raw if raw is not None else stream):
+        if isinstance(line, bytes):
+            line = os.fsdecode(line.rstrip(b"\r\n"))
+        yield line
+
+
 def discover(specs: Iterable[str], stdin=None) -> Iterator[str]:
     """Dataset paths (text) from directories (recursive), globs, ``@listfile`` and ``-``.
 
@@ -59,21 +122,22 @@ def discover(specs: Iterable[str], stdin=None) -> Iterator[str]:
     for spec in specs:
         spec = os.fspath(spec)
         if spec == "-":
-            for line in (stdin or sys.stdin):
+            for line in _names(stdin or sys.stdin):
                 if line.strip():
                     yield from discover([line.strip()])
         elif spec.startswith("@"):
             try:
-                with open(spec[1:], encoding="utf-8") as listing:
-                    for line in listing:
+                with open(spec[1:], "rb") as listing:
+                    for line in _names(listing):
                         if line.strip() and not line.lstrip().startswith("#"):
                             yield from discover([line.strip()])
             except OSError as exc:
                 raise CrdsError(f"{spec[1:]}: cannot read list file ({exc.strerror})") from None
         elif os.path.isdir(spec):
             yield from _walk(spec)
-        elif glob.has_magic(spec):
-            for match in sorted(glob.iglob(spec, recursive=True)):
+        elif glob.has_magic(spec) and not os.path.lexists(spec):
+            matches = _recursive_glob(spec) if "**" in spec else glob.iglob(spec)
+            for match in sorted(matches):
                 yield from (_walk(match) if os.path.isdir(match) else [match])
         else:
             yield spec
