@@ -40,7 +40,10 @@ out byte for byte as an uninterrupted run's.  Side effects already done are redo
 harmlessly: ``--update-bestrefs`` of a replayed dataset whose header already holds the
 answers leaves the file untouched (:func:`crds_async.engine.campaign.update_dataset`).
 A dataset file's content is not part of the identity (only its path): a dataset edited
-between the two runs keeps its journaled answers.  The caller removes the journal when
+between the two runs keeps its journaled answers.  Chunks are journaled as the batch
+takes them in order: while it waits for input (a slow pipe), chunks that finished
+meanwhile (at most its window, twice the workers) are journaled when the input comes.  A
+``kill -9`` leaves the output's hidden temp file (``.<name>.part-...``) behind.  The caller removes the journal when
 the whole batch, outputs included, has finished (:meth:`Journal.remove`).
 """
 
