@@ -109,6 +109,6 @@ def batch_runner(args: argparse.Namespace) -> Iterator[dict]:
         journal.remove()
         for note in journal.notes:
             _say(note)
-        if not getattr(args, "quiet", False):
+        if journal.started and not getattr(args, "quiet", False):
             _say(f"journal {path}: {journal.replayed} datasets from the journal, "
                  f"{journal.recorded} evaluated; removed")

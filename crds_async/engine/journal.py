@@ -210,6 +210,7 @@ class Journal:
         self.recorded = 0      # datasets evaluated and journaled by this run
         self.dropped = 0       # bytes of a torn or damaged tail cut off
         self.notes: list[str] = []
+        self.started = False   # start() succeeded: the file is this run's
         self._file = None
         self._append_fd: int | None = None
         self._digest = b""
@@ -262,6 +263,7 @@ class Journal:
                               "remove it to start over, or rerun with the same arguments")
         self._good = self._file.tell()
         self._replaying = True
+        self.started = True
 
     # ------------------------------------------------------------ replay
 
@@ -354,8 +356,11 @@ class Journal:
             file.close()
 
     def remove(self) -> None:
-        """Close and delete the journal (the batch is complete)."""
+        """Close and delete the journal (the batch is complete); a journal never started
+        (the batch did not use it) is left alone."""
         self.close()
+        if not self.started:
+            return
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -146,11 +146,13 @@ def test_other_inputs_are_refused(tmp_path):
         _replay_all(_journal(path), ["d0"])  # fewer items than journaled
 
 
-def test_a_file_that_is_not_a_journal_is_refused(tmp_path):
+def test_a_file_that_is_not_a_journal_is_refused_and_kept(tmp_path):
     path = tmp_path / "results.json"
     path.write_text('{"a.fits": {}}\n')
+    journal = Journal(path)
     with pytest.raises(ConfigError, match=r"results.json: not a crds_async journal"):
-        _journal(path)
+        journal.start(RUN)
+    journal.remove()  # what the CLI does at the end of a batch that did not use it
     assert path.read_text() == '{"a.fits": {}}\n'
 
 
