@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from crds_async.archive.catalogue import DatasetCatalogue
+from crds_async.sources import normalize_bestref
 from tests.archive.test_served_datasets import OLD, NEW, PAGE, reference_affected, saved_affected
 from tests.conftest import CACHE, needs_reference
 from tests.fetch.helpers import PYTHON, ROOT, make_served_cache, server_process
@@ -102,9 +103,9 @@ def reference_runs(served, tmp_path_factory):
         "chosen": reference(work, "--load-pickles", str(dump), "--new-context", NEW, "--print-new-references",
                             *chosen),
     }
-    loaded["chosen_args"] = chosen
     for proc in loaded.values():
         assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    loaded["chosen_args"] = chosen
     return {"work": work, "dump": dump, "named": named, "resaved": resaved, **loaded}
 
 
@@ -145,12 +146,9 @@ def _as_new_references(answers: dict) -> list[str]:
     for dataset, found in answers.items():
         instrument = "acs" if dataset.startswith("J") else "cos" if dataset.startswith("L") else "wfc3"
         for filekind, answer in found.items():
-            text = str(answer)
-            if text.upper().startswith("NOT FOUND N/A") or text.upper() == "N/A":
-                text = "n/a"
-            elif text.upper().startswith("NOT FOUND"):
-                continue
-            out.append(f"{dataset.lower()} {instrument} {filekind} none {text.lower()}")
+            ok, name = normalize_bestref(answer)
+            if ok:
+                out.append(f"{dataset.lower()} {instrument} {filekind} none {name.lower()}")
     return sorted(out)
 
 
