@@ -102,6 +102,16 @@ async def _cache_references(cfg: Config, observatory: str, context: str | None,
     """
     from .fetch import references as fetch_references
 
+    if cfg.mode == "local":  # never a server: what the cache has, or an error
+        from .fetch.names import geis_conjugate
+
+        wanted = list(names) + [c for n in names if (c := geis_conjugate(n))]
+        absent = [name for name in dict.fromkeys(wanted)
+                  if not fetch_references.reference_path(cfg, observatory, name).exists()]
+        if absent:
+            raise CrdsDownloadError(f"Failed caching references: CRDS_MODE=local and {len(absent)} reference(s) "
+                                    "are not cached: " + ", ".join(absent[:5]) + (" ..." if len(absent) > 5 else ""))
+        ignore_cache = False
     try:
         paths = await fetch_references.ensure_references(cfg, observatory, list(dict.fromkeys(names)),
                                                          context=context, ignore_cache=ignore_cache)

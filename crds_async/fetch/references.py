@@ -42,7 +42,7 @@ async def ensure_references(cfg: Config, observatory: str, names: Iterable[str],
         Concurrent transfers.
     ignore_cache : bool
         Also check the cached ones against the server's sha1 (fetched again when they
-        differ); not with ``CRDS_MODE=local`` or a read-only cache.
+        differ); not with a read-only cache.
 
     Returns
     -------
@@ -54,8 +54,8 @@ async def ensure_references(cfg: Config, observatory: str, names: Iterable[str],
     UnsafeNameError
         A name is not a plain reference file name.
     FetchError
-        Some files could not be made present (``CRDS_MODE=local`` or a read-only cache:
-        no server is contacted; unknown to the server,
+        Some files could not be made present (read-only cache: no server is contacted;
+        unknown to the server,
         transfer or verification failed); the message lists them.  Files that did
         arrive stay in the cache.
     """
@@ -64,12 +64,10 @@ async def ensure_references(cfg: Config, observatory: str, names: Iterable[str],
     wanted = list(dict.fromkeys(wanted))
     paths = {name: reference_path(cfg, observatory, name) for name in wanted}
     missing = [name for name, path in paths.items() if not path.exists()]
-    refused_because = ((cfg.mode == "local" and "CRDS_MODE=local")
-                       or (cfg.readonly_cache and "CRDS_READONLY_CACHE is set"))
-    if refused_because:
+    if cfg.readonly_cache:
         if missing:  # no server is contacted
             listed = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise FetchError(f"{refused_because} and {len(missing)} reference(s) are not cached: {listed}")
+            raise FetchError(f"CRDS_READONLY_CACHE is set and {len(missing)} reference(s) are not cached: {listed}")
         return paths
     if ignore_cache:
         missing = list(paths)
