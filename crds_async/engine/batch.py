@@ -101,6 +101,19 @@ def _evaluator(spec: BatchSpec, context: str):
     return get_evaluator(context, spec.cfg, spec.observatory)
 
 
+#: where a dataset's observation date is, in the order they are tried (JWST/Roman, then HST)
+_DATE_KEYS = ("META.OBSERVATION.DATE", "DATE-OBS")
+
+
+def _observed(parameters) -> str | None:
+    """The dataset's observation date text (reports plot changes over it), or None."""
+    for key in _DATE_KEYS:
+        value = parameters.get(key)
+        if value not in (None, "", "UNDEFINED"):
+            return str(value)
+    return None
+
+
 def _evaluate_one(item, spec: BatchSpec, evaluator, problems: AnswerProblems | None) -> DatasetResult:
     """One dataset's result; whatever goes wrong with it is its error, never the batch's."""
     if type(item) is tuple:  # (dataset id, its parameters): an archive's or a dump's dataset
@@ -119,6 +132,7 @@ def _evaluate_one(item, spec: BatchSpec, evaluator, problems: AnswerProblems | N
         found = answer_dataset(source, evaluator, spec.reftypes, keep=keep,
                                screen="cli" if spec.screen_types else None)
         result.instrument, result.answers = found.instrument, found.answers
+        result.observed = _observed(found.parameters)
         if spec.old_context:
             # Only the types whose rules differ can change: the old context answers just those.
             changed = (spec.changed_types or {}).get(result.instrument, ())

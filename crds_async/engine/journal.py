@@ -124,6 +124,8 @@ def _encode_result(result: DatasetResult) -> dict:
         out["q"] = list(result.problems)
     if result.answers_json is not None:
         out["j"] = 1  # rendered again from the answers: the same text
+    if result.observed is not None:
+        out["d"] = str(result.observed)
     if type(result.path) is not str or not all(type(x) is str for x in (*result.compared, *result.problems)):
         raise _Unjournalable("non-text field")
     return out
@@ -134,7 +136,7 @@ def _decode_result(data: dict) -> DatasetResult:
 
     result = DatasetResult(data["p"], instrument=data.get("i"), answers=_decode_answers(data.get("a")),
                            old_answers=_decode_answers(data.get("o")), compared=tuple(data.get("c", ())),
-                           error=data.get("e"), problems=list(data.get("q", ())))
+                           error=data.get("e"), problems=list(data.get("q", ())), observed=data.get("d"))
     if data.get("j"):
         result.answers_json = answers_json(result.answers)
     return result

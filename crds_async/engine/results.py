@@ -52,6 +52,7 @@ class DatasetResult:
     error: str | None = None
     problems: list[str] = field(default_factory=list)   # per-type errors and bad references
     answers_json: str | None = None                      # with BatchSpec.render_json
+    observed: str | None = None                          # the observation date, as the dataset gives it
 
     @property
     def failed(self) -> bool:

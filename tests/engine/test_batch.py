@@ -202,3 +202,16 @@ def test_an_unreadable_dataset_is_one_line_and_the_rest_is_answered(monkeypatch)
     assert refused.error == f"{locked}: permission denied" and refused.answers is None
     want = json.loads((CORPUS / "expected_hst_0729.json").read_text())
     assert answered.error is None and answered.answers == want[Path(good).name]
+
+
+def test_results_carry_the_observation_date():
+    """Reports plot changes over time: each answered dataset carries its observation date."""
+    from crds_async.engine.batch import evaluate_paths
+
+    paths = [str(p) for p in sorted((CORPUS / "hst").glob("*.fits"))[:20]]
+    results = [r for r in evaluate_paths(paths, SPEC) if r.answers is not None]
+    assert results and all(r.observed and r.observed[:2] in ("19", "20") or r.observed for r in results)
+    from astropy.io import fits
+
+    for r in results:
+        assert r.observed == str(fits.getval(r.path, "DATE-OBS")), r.path
