@@ -78,10 +78,12 @@ def _version() -> str:
 CRDS_VER = _version()
 
 
-def _jwst_keyword(filekind: str) -> str | None:
+def _jwst_keyword(filekind: str) -> str:
+    """The FITS keyword of a JWST type's best reference: the data models schema's, else (a type
+    the schema does not know, e.g. ``resol``) the type upper-cased, as the reference writes it."""
     from ..instruments.jwst import DM_TO_FITS
 
-    return DM_TO_FITS.get(f"META.REF_FILE.{filekind.upper()}.NAME")
+    return DM_TO_FITS.get(f"META.REF_FILE.{filekind.upper()}.NAME") or filekind.upper()
 
 
 def header_updates(result: DatasetResult, spec: BatchSpec) -> dict[str, str]:
@@ -103,8 +105,6 @@ def header_updates(result: DatasetResult, spec: BatchSpec) -> dict[str, str]:
             value = "N/A" if is_na else (iraf_prefix(result.instrument or "") + answer).lower()
         elif spec.observatory == "jwst":
             keyword = _jwst_keyword(filekind)
-            if keyword is None:
-                continue
             value = "N/A" if is_na else "crds://" + answer
         else:
             continue  # Roman datasets carry no best-reference keywords
