@@ -57,3 +57,43 @@ def test_literal_names_with_glob_characters_are_read_as_named(tmp_path, monkeypa
     # a pattern that names no file literally is still a pattern
     _touch(tmp_path / "x1.fits")
     assert list(discover(["x[12].fits"])) == ["x1.fits"]
+
+
+# ---------------------------------------------------------------- rules: parse work
+RMAP_HEADER = """header = {
+    'derived_from' : 'x', 'filekind' : 'DARK', 'instrument' : 'MIRI', 'mapping' : 'REFERENCE',
+    'name' : 'evil.rmap', 'observatory' : 'JWST', 'parkey' : (('META.INSTRUMENT.DETECTOR',),),
+}
+"""
+
+
+@pytest.mark.parametrize("body", [
+    "(" + "1," * 1_100_000 + ")",              # one huge tuple: 2.2 MB
+    "(" + "1 and " * 600_000 + "1)",         # a flat chain without separators
+    "[" + "[]," * 600_000 + "]",              # empty containers
+])
+def test_a_mapping_of_millions_of_items_is_refused_before_it_is_parsed(body):
+    from crds_async.errors import MappingSyntaxError
+    from crds_async.rules.parse import MAX_MAPPING_TOKENS, parse_mapping_text
+
+    text = RMAP_HEADER + "selector = Match({('A',): " + body + "})\n"
+    with pytest.raises(MappingSyntaxError, match=rf"^huge\.rmap:1: mapping of ~[\d,]+ syntax items: "
+                                                 rf"more than {MAX_MAPPING_TOKENS:,}"):
+        parse_mapping_text(text, "huge.rmap")
+
+
+def test_one_tuple_longer_than_any_real_one_is_refused_with_its_line():
+    from crds_async.errors import MappingSyntaxError
+    from crds_async.rules.parse import parse_mapping_text
+
+    text = RMAP_HEADER + "selector = Match({('A',): (" + "'a.fits'," * 20_000 + ")})\n"
+    with pytest.raises(MappingSyntaxError, match=r"^long\.rmap:5: tuple of 20000 items: more than 10000$"):
+        parse_mapping_text(text, "long.rmap")
+
+
+def test_the_largest_real_mappings_are_far_below_the_parse_bounds(shared_cache):
+    from crds_async.rules.parse import MAX_MAPPING_TOKENS, token_estimate
+
+    sizes = sorted((p.stat().st_size, p) for p in (shared_cache / "mappings" / "hst").glob("*.rmap"))
+    for _size, path in sizes[-5:]:
+        assert token_estimate(path.read_text()) * 10 < MAX_MAPPING_TOKENS

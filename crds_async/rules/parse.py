@@ -26,6 +26,9 @@ __all__ = [
     "MAX_MAPPING_BYTES",
     "MAX_LITERAL_CHARS",
     "MAX_DEPTH",
+    "MAX_MAPPING_TOKENS",
+    "MAX_SEQUENCE_ITEMS",
+    "token_estimate",
 ]
 
 SELECTOR_NAMES = ("Match", "UseAfter", "VersionAfter", "SelectVersion",
@@ -39,6 +42,15 @@ MAX_MAPPING_BYTES = 64 * 1024 * 1024
 MAX_LITERAL_CHARS = 1024 * 1024
 #: Real mappings nest at most ~6 levels (header dicts, Match -> UseAfter).
 MAX_DEPTH = 64
+#: Bound on :func:`token_estimate` before the text is parsed: parsing costs ~1 us and
+#: ~250 bytes per syntax node, so the byte cap alone admits tens of GB of work (an 8 MB
+#: tuple took 53 s and 4 GB).  The largest mapping in a full HST/JWST/Roman cache
+#: estimates ~50,000; an rmap of 100,000 dated files ~600,000.
+MAX_MAPPING_TOKENS = 1_000_000
+#: No tuple or list in a real mapping (Match keys, parkeys, leaves) has more than ~20 items.
+MAX_SEQUENCE_ITEMS = 10_000
+#: Characters that separate or open the nodes of a literal (dates' '-' and ':' left out).
+_NODE_PUNCTUATION = str.maketrans("", "", ",;=([{.")
 
 _ASSIGNABLE = ("header", "comment", "selector")
 _REQUIRED = {
@@ -101,6 +113,9 @@ class _Walker:
                 out[self.value(key, depth + 1)] = self.value(val, depth + 1)
             return out
         if kind is ast.Tuple or kind is ast.List:
+            if len(node.elts) > MAX_SEQUENCE_ITEMS:
+                raise self.fail(node, f"{kind.__name__.lower()} of {len(node.elts)} items: "
+                                f"more than {MAX_SEQUENCE_ITEMS}")
             items = tuple(self.value(elt, depth + 1) for elt in node.elts)
             return items if kind is ast.Tuple else list(items)
         if kind is ast.UnaryOp and type(node.op) is ast.USub:
@@ -134,6 +149,16 @@ class _Walker:
         return SelectorCall(func.id, tuple(choices.items()), node.lineno)
 
 
+def token_estimate(text: str) -> int:
+    """An upper bound of the syntax nodes ``text`` can parse into, computed at C speed.
+
+    Every literal item is separated from the next by a comma, opens a bracket, or is a
+    word between blanks (``1 and 1 and ...``), so commas, brackets, ``=``, ``;``, dots and
+    whitespace-separated words bound the node count from above.
+    """
+    return len(text) - len(text.translate(_NODE_PUNCTUATION)) + len(text.split())
+
+
 def parse_mapping_text(text: str, filename: str) -> ParsedMapping:
     """Parse mapping ``text`` without executing it.
 
@@ -153,6 +178,9 @@ def parse_mapping_text(text: str, filename: str) -> ParsedMapping:
         raise MappingSyntaxError(f"{filename}:1: mapping larger than {MAX_MAPPING_BYTES // 2**20} MB")
     if "\0" in text:
         raise MappingSyntaxError(f"{filename}:1: NUL byte in mapping text")
+    if (tokens := token_estimate(text)) > MAX_MAPPING_TOKENS:
+        raise MappingSyntaxError(f"{filename}:1: mapping of ~{tokens:,} syntax items: more than "
+                                 f"{MAX_MAPPING_TOKENS:,}, far beyond any real mapping")
     try:
         tree = ast.parse(text, filename=filename, mode="exec")
     except SyntaxError as exc:
