@@ -97,3 +97,132 @@ def test_the_largest_real_mappings_are_far_below_the_parse_bounds(shared_cache):
     sizes = sorted((p.stat().st_size, p) for p in (shared_cache / "mappings" / "hst").glob("*.rmap"))
     for _size, path in sizes[-5:]:
         assert token_estimate(path.read_text()) * 10 < MAX_MAPPING_TOKENS
+
+
+# ---------------------------------------------------------------- rules: odd header values
+def _rules_texts(instrument: str, filekind: str, header_extra: str = "", selector: str | None = None,
+                 parkey: str = "(('DETECTOR',), ('DATE-OBS', 'TIME-OBS'))") -> dict[str, str]:
+    """A context of two instruments, CAM (sound) and ``instrument`` (whose rmap is altered)."""
+    def rmap(inst: str, kind: str, extra: str, body: str, pk: str) -> str:
+        return f"""header = {{
+    'mapping' : 'REFERENCE', 'name' : 'demo_{inst}_{kind}_0001.rmap', 'derived_from' : 'none',
+    'observatory' : 'DEMO', 'instrument' : '{inst.upper()}', 'filekind' : '{kind.upper()}',
+    'parkey' : {pk}, 'sha1sum' : 'none',{extra}
+}}
+selector = Match({{
+    {body}
+}})
+"""
+
+    def imap(inst: str, kind: str) -> str:
+        return f"""header = {{
+    'mapping' : 'INSTRUMENT', 'name' : 'demo_{inst}_0001.imap', 'derived_from' : 'none',
+    'observatory' : 'DEMO', 'instrument' : '{inst.upper()}', 'parkey' : ('REFTYPE',), 'sha1sum' : 'none',
+}}
+selector = {{'{kind}' : 'demo_{inst}_{kind}_0001.rmap'}}
+"""
+    good = "'A' : UseAfter({'2000-01-01 00:00:00' : 'old_dark.fits', '2010-01-01 00:00:00' : 'new_dark.fits'}),"
+    return {
+        "demo_0001.pmap": f"""header = {{
+    'mapping' : 'PIPELINE', 'name' : 'demo_0001.pmap', 'derived_from' : 'none',
+    'observatory' : 'DEMO', 'parkey' : ('INSTRUME',), 'sha1sum' : 'none',
+}}
+selector = {{'CAM' : 'demo_cam_0001.imap', '{instrument.upper()}' : 'demo_{instrument}_0001.imap'}}
+""",
+        "demo_cam_0001.imap": imap("cam", "dark"),
+        "demo_cam_dark_0001.rmap": rmap("cam", "dark", "", good, "(('DETECTOR',), ('DATE-OBS', 'TIME-OBS'))"),
+        f"demo_{instrument}_0001.imap": imap(instrument, filekind),
+        f"demo_{instrument}_{filekind}_0001.rmap": rmap(instrument, filekind, header_extra,
+                                                        good if selector is None else selector, parkey),
+    }
+
+
+ODD_RMAPS = {  # case -> (header entries, selector body or None, parkey or None, what the error says)
+    "extra_keys 5": ("'extra_keys' : 5,", None, None, "'extra_keys' must be a tuple"),
+    "comment_parkeys 5": ("'comment_parkeys' : 5,", None, None, "'comment_parkeys' must be a tuple"),
+    "unhashable Match key": ("", "(['A'],) : 'a_dark.fits',", None, "is not hashable"),
+    "unhashable header key": ("'odd' : {('a', ['b']) : 1},", None, None, "is not hashable"),
+    "short Match tuple": ("", "('A',) : 'a_dark.fits',", "(('DETECTOR', 'FILTER'),)", "does not have 2 values"),
+    "parkey ()": ("", None, "()", "deeper than the parkey header"),
+    "parkey 5": ("", None, "5", "'parkey' must be a tuple"),
+    "parkey_relevance list": ("'parkey_relevance' : ['DETECTOR'],", None, None, "'parkey_relevance' must be a dict"),
+    "hooks 5": ("'hooks' : 5,", None, None, "'hooks' must be a dict"),
+    "reference name ../../etc/passwd": ("", "'A' : '../../../../etc/passwd',", "(('DETECTOR',),)",
+                                        "reference file name '../../../../etc/passwd' has a directory part"),
+    "reference name with a blank": ("", "'A' : 'a b.fits',", "(('DETECTOR',),)",
+                                    "reference file name 'a b.fits' has characters"),
+}
+
+
+def _build(texts):
+    from crds_async.rules.model import build_context
+    from crds_async.rules.parse import parse_checked_mapping
+
+    def load(name: str):
+        return parse_checked_mapping(texts[name], name, verify_checksum=False)
+
+    return build_context(load("demo_0001.pmap"), "demo", load)
+
+
+@pytest.mark.parametrize("case", list(ODD_RMAPS))
+def test_an_odd_rmap_fails_only_its_instrument_and_certify_flags_it(case):
+    from crds_async.rules.certify import certify_mapping_text
+    from crds_async.rules.evaluate import Evaluator
+    from crds_async.rules.personality import GENERIC
+
+    extra, selector, parkey, says = ODD_RMAPS[case]
+    kwargs = {"parkey": parkey} if parkey else {}
+    texts = _rules_texts("spec", "flat", extra, selector, **kwargs)
+    ctx = _build(texts)
+    assert set(ctx.instruments) == {"cam"}
+    error = str(ctx.load_errors["spec"])
+    assert "demo_spec_flat_0001.rmap" in error and says in error and "\n" not in error
+    evaluator = Evaluator(ctx, GENERIC)
+    header = {"INSTRUME": "CAM", "DETECTOR": "A", "DATE-OBS": "2012-05-01", "TIME-OBS": "00:00:00"}
+    assert evaluator.evaluate(header) == {"dark": "new_dark.fits"}
+    with pytest.raises(Exception, match="demo_spec_flat_0001.rmap"):
+        evaluator.evaluate(dict(header, INSTRUME="SPEC"))
+    # certify refuses what the loader refuses, and passes the sound rmap
+    name = "demo_spec_flat_0001.rmap"
+    problems = [p for p in certify_mapping_text(texts[name], name) if p.check != "checksum"]
+    assert problems and all(p.file == name for p in problems), problems
+    sound = [p for p in certify_mapping_text(texts["demo_cam_dark_0001.rmap"], "demo_cam_dark_0001.rmap")
+             if p.check != "checksum"]
+    assert sound == []
+
+
+def test_certify_runs_the_loaders_checks_on_imaps_and_contexts():
+    from crds_async.rules.certify import certify_mapping_text
+
+    texts = _rules_texts("spec", "flat")
+    imap = texts["demo_spec_0001.imap"].replace("'parkey' : ('REFTYPE',),", "'parkey' : ('REFTYPE',), "
+                                                "'extra_keys' : 5,")
+    problems = [str(p) for p in certify_mapping_text(imap, "demo_spec_0001.imap") if p.check != "checksum"]
+    assert problems == ["demo_spec_0001.imap: rules: 'extra_keys' must be a tuple of parameter names, not 5"]
+    pmap = texts["demo_0001.pmap"].replace("('INSTRUME',)", "()")
+    problems = [str(p) for p in certify_mapping_text(pmap, "demo_0001.pmap") if p.check != "checksum"]
+    assert problems == ["demo_0001.pmap: rules: 'parkey' names no instrument keyword"]
+
+
+def test_an_unknown_hook_name_is_that_rmaps_error():
+    from crds_async.instruments import rules_personality
+    from crds_async.instruments.hst_hooks import find_hook
+    from crds_async.rules.evaluate import Evaluator
+
+    hooks = {"precondition_header": "precondition_header_acs_biasfile_v9"}
+    with pytest.raises(Exception, match="'precondition_header_acs_biasfile_v9' for precondition_header, "
+                                        "which is not a hook of acs"):
+        find_hook("precondition_header", "acs", "biasfile", hooks)
+    # 'none' unplugs a hook; a kind the dict does not name has none; known names resolve
+    assert find_hook("precondition_header", "acs", "biasfile", {"precondition_header": "none"}) is None
+    assert find_hook("fallback_header", "acs", "biasfile", hooks) is None
+    assert find_hook("fallback_header", "acs", "biasfile", {"fallback_header": "fallback_header_acs_biasfile_v2"})
+
+    texts = _rules_texts("acs", "biasfile", f"'hooks' : {hooks!r},")
+    texts = {k: v.replace("'DEMO'", "'HST'") for k, v in texts.items()}
+    evaluator = Evaluator(_build(texts), rules_personality("hst"))
+    header = {"INSTRUME": "ACS", "DETECTOR": "A", "DATE-OBS": "2012-05-01", "TIME-OBS": "00:00:00"}
+    # the datasets of that rmap's instrument get the error; the others are answered
+    with pytest.raises(Exception, match="'precondition_header_acs_biasfile_v9'"):
+        evaluator.evaluate(header)
+    assert evaluator.evaluate(dict(header, INSTRUME="CAM")) == {"dark": "new_dark.fits"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ..errors import UnsafeNameError
+from ..rules.model import plain_name_problem
 
 __all__ = [
     "MAPPING_SUFFIXES",
@@ -27,9 +28,6 @@ REFERENCE_SUFFIX_RE = re.compile(r"\.(fits|asdf|json|yaml|r[0-9][hd])$")
 #: Files of the config branch the protocol serves by name.
 CONFIG_NAMES = frozenset({"server_config", "bad_files.txt", "ref_cache_subdir_mode"})
 
-# Letters, digits, '_', '-', '.', '+'; must start with a letter or digit (no '.x', no '-x').
-_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]*")
-_MAX_LENGTH = 255
 
 
 def file_kind(name: str) -> str:
@@ -62,19 +60,7 @@ def check_name(name: object, *, where: str = "server", kinds: tuple[str, ...] = 
     """
     if not isinstance(name, str):
         raise UnsafeNameError(f"{where}: file name {name!r} is not a string")
-    problem = None
-    if not name:
-        problem = "is empty"
-    elif "\x00" in name:
-        problem = "contains a NUL byte"
-    elif "/" in name or "\\" in name:
-        problem = "has a directory part"
-    elif name in (".", "..") or ".." in name:
-        problem = "contains '..'"
-    elif len(name) > _MAX_LENGTH:
-        problem = f"is longer than {_MAX_LENGTH} characters"
-    elif not _PLAIN.fullmatch(name):
-        problem = "has characters other than letters, digits, '_', '-', '.', '+' (or starts with '.'/'-')"
+    problem = plain_name_problem(name)  # the one name check, shared with the rules' builder
     if problem is None:
         try:
             kind = file_kind(name)

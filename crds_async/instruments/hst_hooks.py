@@ -9,8 +9,10 @@ the caller's ``"NOT FOUND " + str(exc)`` reads the same.
 
 Which hook an rmap uses (:func:`find_hook`): the rmap header's ``hooks`` dict names it
 (``{"precondition_header": "precondition_header_acs_biasfile_v2", ...}``); without such a
-dict the name is ``<hook>_<instrument>_<filekind>_v1``. A name that is not a hook of the
-rmap's instrument means the default: no change (precondition) or no retry (fallback).
+dict the name is ``<hook>_<instrument>_<filekind>_v1``. A default name that is not a hook of the
+rmap's instrument means the default: no change (precondition) or no retry (fallback); a name the
+``hooks`` dict gives explicitly must be a hook of the rmap's instrument or ``'none'``, else it is
+that rmap's error (:class:`~crds_async.errors.RulesError`; the reference silently ignores it).
 
 What each hook reads is declared in :data:`HOOK_INPUTS` (header keys, and the
 dates it compares the exposure start with): memoised answer plans key their memos on it.
@@ -23,7 +25,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import NamedTuple
 
-from crds_async.errors import LookupFailure
+from crds_async.errors import LookupFailure, RulesError
 from crds_async.rules.conditioning import condition_value
 from crds_async.rules.timestamps import format_date
 
@@ -314,6 +316,10 @@ def find_hook(kind: str, instrument: str, filekind: str, rmap_hooks: Mapping[str
     """
     if rmap_hooks:
         name = rmap_hooks.get(kind, kind)
+        if name != kind and str(name).lower() != "none" and HOOK_INSTRUMENTS.get(name) != instrument:
+            # named explicitly but unknown: a typo would silently change the answers
+            raise RulesError(f"rmap 'hooks' names {name!r} for {kind}, which is not a hook of {instrument} "
+                             f"(known: {', '.join(sorted(n for n, i in HOOK_INSTRUMENTS.items() if i == instrument and n.startswith(kind))) or 'none'})")
     else:
         name = f"{kind}_{instrument}_{filekind}_v1"
     if not isinstance(name, str) or HOOK_INSTRUMENTS.get(name) != instrument:

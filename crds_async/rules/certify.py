@@ -20,6 +20,7 @@ from ..errors import ChecksumError, CrdsError, MappingSyntaxError
 from .checksum import verify_mapping_checksum
 from .contexts import is_mapping_name
 from .inspect import is_special_value, mapping_kind, parkey_levels
+from .model import check_mapping, plain_name_problem
 from .parse import ParsedMapping, SelectorCall, parse_mapping_text
 
 __all__ = ["Problem", "certify_mapping_text", "REQUIRED_HEADER_KEYS", "MAX_CERTIFY_CHARS"]
@@ -44,7 +45,7 @@ class Problem:
     """One defect found in one mapping."""
 
     file: str
-    check: str  # syntax | checksum | header | parkey | value | duplicate | overlap | missing
+    check: str  # syntax | checksum | header | parkey | value | duplicate | overlap | missing | rules
     message: str
     line: int | None = None
 
@@ -170,6 +171,8 @@ class _SelectorChecker:
         for member in members:
             if not isinstance(member, str) or not member.strip():
                 self.problem("value", f"selection {value!r} is not a file name", None)
+            elif not is_special_value(member) and (problem := plain_name_problem(member)) is not None:
+                self.problem("value", f"reference file name {member!r} {problem}", None)
 
 
 def certify_mapping_text(
@@ -226,7 +229,17 @@ def certify_mapping_text(
             problems.extend(_check_references(parsed, filename, reference_exists))
     else:
         problems.extend(_check_context_selector(parsed, kind, filename, mapping_exists, child_header))
+    if not any(p.check in _LOADER_CHECKS for p in problems):
+        # whatever else the loader refuses (odd header values): certify flags what loading would
+        try:
+            check_mapping(parsed, str(parsed.header.get("observatory", "")).lower())
+        except CrdsError as exc:
+            problems.append(Problem(filename, "rules", _strip_prefix(str(exc), filename)))
     return problems
+
+
+#: Problems of kinds the loader refuses too: when one is found, the loader's own check adds nothing.
+_LOADER_CHECKS = frozenset({"syntax", "header", "parkey", "value"})
 
 
 def _strip_prefix(message: str, filename: str) -> str:

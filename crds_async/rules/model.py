@@ -11,6 +11,7 @@ dataset of that instrument needs them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -30,6 +31,8 @@ __all__ = [
     "build_context",
     "build_reference_mapping",
     "header_value",
+    "plain_name_problem",
+    "check_mapping",
 ]
 
 #: The answer for a type that does not apply to a dataset (one spelling for the whole project).
@@ -46,6 +49,53 @@ def header_value(header: Mapping, key: str, default: object = None) -> object:
     if isinstance(value, str) and not (value.startswith("(") and value.endswith(")")):
         return value.lower()
     return value
+
+
+# Letters, digits, '_', '-', '.', '+'; starts with a letter or digit (no '.x', no '-x').
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]*")
+_MAX_NAME_LENGTH = 255
+
+
+def plain_name_problem(name: object) -> str | None:
+    """Why ``name`` is not one plain file name (no directory part, no ``..``, no control or
+    shell characters), or None if it is.  The one name check: ``fetch.names.check_name``
+    adds the suffix rules of its kinds to it."""
+    if not isinstance(name, str):
+        return "is not a string"
+    if not name:
+        return "is empty"
+    if "\x00" in name:
+        return "contains a NUL byte"
+    if "/" in name or "\\" in name:
+        return "has a directory part"
+    if ".." in name:
+        return "contains '..'"
+    if len(name) > _MAX_NAME_LENGTH:
+        return f"is longer than {_MAX_NAME_LENGTH} characters"
+    if not _PLAIN_NAME.fullmatch(name):
+        return "has characters other than letters, digits, '_', '-', '.', '+' (or starts with '.'/'-')"
+    return None
+
+
+def _check_reference_names(name: str, selector: "Selector") -> None:
+    """Every file an rmap can answer must be a plain file name: it is joined to cache
+    paths and written into dataset headers."""
+    names: set[str] = set()
+    for leaf in selector.leaves():
+        for item in (leaf if isinstance(leaf, tuple) else leaf.values() if isinstance(leaf, dict) else (leaf,)):
+            if isinstance(item, str) and item not in NA_VALUES and item not in OMIT_VALUES:
+                names.add(item)
+    for reference in sorted(names):
+        if (problem := plain_name_problem(reference)) is not None:
+            raise RulesError(f"{name}: reference file name {reference!r} {problem}")
+
+
+def _check_hooks(name: str, header: dict) -> None:
+    hooks = header.get("hooks")
+    if hooks is None:
+        return
+    if not isinstance(hooks, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in hooks.items()):
+        raise RulesError(f"{name}: 'hooks' must be a dict of hook kind: hook name, not {hooks!r}")
 
 
 def _flat_parkeys(parkey: object) -> list[str]:
@@ -168,6 +218,8 @@ def build_reference_mapping(parsed: ParsedMapping, observatory: str,
         raise
     except Exception as exc:  # noqa: BLE001 - odd literals in a rules file are that file's error
         raise RulesError(f"{name}: cannot build the selector: {exc.__class__.__name__}: {exc}") from None
+    _check_reference_names(name, selector)
+    _check_hooks(name, header)
     switch = str(header_value(header, "reffile_switch", "NONE")).upper()
     required = _flat_parkeys(parkey)
     if switch != "NONE":
@@ -205,20 +257,64 @@ def build_reference_mapping(parsed: ParsedMapping, observatory: str,
 MappingLoader = Callable[[str], ParsedMapping]
 
 
-def _build_instrument(parsed: ParsedMapping, instrument: str, observatory: str, load: MappingLoader,
-                      extra_keys: tuple[str, ...]) -> InstrumentMapping:
+def _check_instrument(parsed: ParsedMapping) -> dict[str, str]:
+    """An imap's own checks (not its rmaps'): its reftypes (lower case) -> rmap name or special value."""
     if not isinstance(parsed.selector, dict):
         raise RulesError(f"{parsed.filename}: an imap's selector must be a dict")
     reftypes = {str(k).lower(): str(v) for k, v in parsed.selector.items()}
-    imap = InstrumentMapping(parsed.filename, instrument, parsed.header, reftypes)
     _parkey_levels(parsed.filename, parsed.header["parkey"])  # the type is checked
+    _names_tuple(parsed.filename, parsed.header, "extra_keys")
+    for reftype, rmap_name in reftypes.items():
+        if rmap_name not in NA_VALUES and rmap_name not in OMIT_VALUES and not is_mapping_name(rmap_name):
+            raise RulesError(f"{parsed.filename}: {reftype!r} names {rmap_name!r}, which is not a mapping file name")
+    return reftypes
+
+
+def _check_context(parsed: ParsedMapping) -> None:
+    name = parsed.filename
+    if not isinstance(parsed.selector, dict):
+        raise RulesError(f"{name}: a context's selector must be a dict")
+    _parkey_levels(name, parsed.header["parkey"])
+    if not _flat_parkeys(parsed.header["parkey"]):
+        raise RulesError(f"{name}: 'parkey' names no instrument keyword")
+    for instrument, imap_name in parsed.selector.items():
+        if not is_mapping_name(str(imap_name)):
+            raise RulesError(f"{name}: {str(instrument).lower()!r} names {imap_name!r}, "
+                             "which is not a mapping file name")
+
+
+def check_mapping(parsed: ParsedMapping, observatory: str = "") -> None:
+    """Run the checks the builder runs on one mapping alone (``certify`` uses it).
+
+    Raises
+    ------
+    RulesError
+        What :func:`build_context` would refuse in this file (an .rmap is built; an
+        .imap or .pmap is checked without its sub-mappings).
+    """
+    kind = parsed.filename.rsplit(".", 1)[-1]
+    try:
+        if kind == "rmap":
+            build_reference_mapping(parsed, observatory)
+        elif kind == "imap":
+            _check_instrument(parsed)
+        elif kind == "pmap":
+            _check_context(parsed)
+    except RulesError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as build_context words it
+        raise RulesError(f"{parsed.filename}: cannot load the rules: {exc.__class__.__name__}: {exc}") from None
+
+
+def _build_instrument(parsed: ParsedMapping, instrument: str, observatory: str, load: MappingLoader,
+                      extra_keys: tuple[str, ...]) -> InstrumentMapping:
+    reftypes = _check_instrument(parsed)
+    imap = InstrumentMapping(parsed.filename, instrument, parsed.header, reftypes)
     required = {str(p) for p in _flat_parkeys(parsed.header["parkey"])}
     required |= set(_names_tuple(parsed.filename, parsed.header, "extra_keys"))
     for reftype, rmap_name in reftypes.items():
         if rmap_name in NA_VALUES or rmap_name in OMIT_VALUES:
             continue
-        if not is_mapping_name(rmap_name):
-            raise RulesError(f"{parsed.filename}: {reftype!r} names {rmap_name!r}, which is not a mapping file name")
         rmap = build_reference_mapping(load(rmap_name), observatory, extra_keys)
         imap.rmaps[reftype] = rmap
         required |= set(rmap.required_parkeys)

@@ -110,7 +110,7 @@ class _Walker:
             for key, val in zip(node.keys, node.values):
                 if key is None:
                     raise self.fail(val, "'**' unpacking is not allowed")
-                out[self.value(key, depth + 1)] = self.value(val, depth + 1)
+                out[self.key(key, depth + 1)] = self.value(val, depth + 1)
             return out
         if kind is ast.Tuple or kind is ast.List:
             if len(node.elts) > MAX_SEQUENCE_ITEMS:
@@ -131,6 +131,10 @@ class _Walker:
         value = self.value(node, depth)
         if isinstance(value, (dict, list, SelectorCall)):
             raise self.fail(node, "a dict key must be a string, number or tuple")
+        try:
+            hash(value)
+        except TypeError:  # a tuple holding a list or dict
+            raise self.fail(node, f"dict key {value!r} is not hashable (a list or dict inside a tuple)") from None
         return value
 
     def call(self, node: ast.Call, depth: int) -> SelectorCall:
