@@ -29,7 +29,6 @@ REFERENCE_SUFFIX_RE = re.compile(r"\.(fits|asdf|json|yaml|r[0-9][hd])$")
 CONFIG_NAMES = frozenset({"server_config", "bad_files.txt", "ref_cache_subdir_mode"})
 
 
-
 def file_kind(name: str) -> str:
     """``mappings``, ``references`` or ``config`` from a (checked) file name's suffix."""
     if name.endswith(MAPPING_SUFFIXES):
