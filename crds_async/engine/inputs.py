@@ -403,6 +403,35 @@ def _imaps(store, pmap: str) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in items}
 
 
+def _earliest_times(store, imap: str) -> dict[str, str]:
+    """Each reference of ``imap``'s rmaps -> the least observation time of its match cases
+    (the reference's ``matches.get_minimum_exptime`` of one file), one walk per rmap."""
+    from ..rules.inspect import mapping_kind, match_item, parkey_levels
+    from ..rules.parse import SelectorCall
+
+    earliest: dict[str, str] = {}
+    for name in store.closure(imap):
+        if mapping_kind(name) != "rmap":
+            continue
+        parsed = store.load(name)
+        levels = parkey_levels(parsed.header)
+
+        def walk(selector: object, depth: int, found: dict) -> None:
+            if not isinstance(selector, SelectorCall):
+                members = selector if isinstance(selector, tuple) else (selector,)
+                when = exposure_time(found)
+                for member in members:
+                    if isinstance(member, str) and (member not in earliest or when < earliest[member]):
+                        earliest[member] = when
+                return
+            parkeys = levels[depth] if depth < len(levels) else ()
+            for key, value in selector.choices:
+                walk(value, depth + 1, {**found, **dict(match_item(selector, parkeys, key))})
+
+        walk(parsed.selector, 0, {})
+    return earliest
+
+
 def auto_datasets_since(store, old: str, new: str) -> dict[str, str]:
     """``--datasets-since auto``: per instrument, the earliest observation time the references
     added or deleted from ``old`` to ``new`` are selected for (the reference's computation:
@@ -411,8 +440,6 @@ def auto_datasets_since(store, old: str, new: str) -> dict[str, str]:
 
     ``store`` is a :class:`crds_async.rules.inspect.MappingStore` holding both contexts.
     """
-    from ..rules.inspect import file_matches
-
     since: dict[str, str] = {}
     old_imaps, new_imaps = _imaps(store, old), _imaps(store, new)
     for instrument, old_imap in old_imaps.items():
@@ -421,11 +448,12 @@ def auto_datasets_since(store, old: str, new: str) -> dict[str, str]:
             continue
         old_refs = set(store.reference_names(old_imap))
         new_refs = set(store.reference_names(new_imap))
+        added, deleted = new_refs - old_refs, old_refs - new_refs
         times = []
-        for imap, refs in ((new_imap, new_refs - old_refs), (old_imap, old_refs - new_refs)):
-            for ref in sorted(refs):
-                cases = file_matches(store, imap, ref)
-                times.append(min((exposure_time(dict(case.parameters)) for case in cases), default=MIN_DATE))
+        for imap, refs in ((new_imap, added), (old_imap, deleted)):
+            if refs:
+                earliest = _earliest_times(store, imap)
+                times.extend(earliest.get(ref, MIN_DATE) for ref in refs)
         if times:
             since[instrument] = min(times)
     return since
