@@ -222,7 +222,11 @@ def test_an_unknown_hook_name_is_that_rmaps_error():
     texts = {k: v.replace("'DEMO'", "'HST'") for k, v in texts.items()}
     evaluator = Evaluator(_build(texts), rules_personality("hst"))
     header = {"INSTRUME": "ACS", "DETECTOR": "A", "DATE-OBS": "2012-05-01", "TIME-OBS": "00:00:00"}
-    # the datasets of that rmap's instrument get the error; the others are answered
-    with pytest.raises(Exception, match="'precondition_header_acs_biasfile_v9'"):
-        evaluator.evaluate(header)
-    assert evaluator.evaluate(dict(header, INSTRUME="CAM")) == {"dark": "new_dark.fits"}
+    # that rmap's type is answered with the error, naming the rmap and the hook; other
+    # instruments (and the plans and interpreted paths alike) are answered
+    for use_plans in (True, False):
+        evaluator = Evaluator(_build(texts), rules_personality("hst"), use_plans=use_plans)
+        answer = evaluator.evaluate(header)["biasfile"]
+        assert answer.startswith("NOT FOUND ") and "biasfile" in answer and ".rmap" in answer, answer
+        assert "'precondition_header_acs_biasfile_v9'" in answer
+        assert evaluator.evaluate(dict(header, INSTRUME="CAM")) == {"dark": "new_dark.fits"}

@@ -13,7 +13,7 @@ import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 
-from ..errors import BadReferenceError, BadRulesError, ExpressionError
+from ..errors import BadReferenceError, BadRulesError, ExpressionError, RulesError
 from ..memo import BoundedMemo
 from .conditioning import SCALAR_TYPES, ConditionedValues, condition_value
 from .model import NA_VALUES, NOT_FOUND_NA, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
@@ -332,7 +332,11 @@ class Evaluator:
                 plans[reftype] = ConstantPlan(OMITTED)
             elif reftype in imap.rmaps:
                 rmap = imap.rmaps[reftype]
-                precondition, fallback = self._hooks_of(rmap)
+                try:
+                    precondition, fallback = self._hooks_of(rmap)
+                except RulesError:
+                    plans[reftype] = None  # the interpreted path answers this type with the error
+                    continue
                 personal = self.personality
                 # a precondition hook joins the plan if what it reads is declared
                 inputs = personal.hook_inputs(precondition) if precondition is not None else None
@@ -393,7 +397,10 @@ class Evaluator:
     def _hooks_of(self, rmap: ReferenceMapping) -> tuple:
         hooks = self._hooks.get(rmap.name)
         if hooks is None:
-            hooks = self.personality.hooks_of(rmap.instrument, rmap.filekind, rmap.header.get("hooks"))
+            try:
+                hooks = self.personality.hooks_of(rmap.instrument, rmap.filekind, rmap.header.get("hooks"))
+            except RulesError as exc:  # an unknown hook: this rmap's error, for its type only
+                raise RulesError(f"{rmap.name}: {exc}") from None
             self._hooks[rmap.name] = hooks
         return hooks
 
