@@ -99,7 +99,8 @@ def test_bad_inputs_get_one_line_each_and_the_rest_is_processed(tmp_path):
 
 def test_usage_errors_exit_2():
     assert run_cli("bestrefs").returncode == 2
-    assert run_cli("bestrefs", str(CORPUS / "hst"), "--print-affected").returncode == 2
+    # as the reference: an old context and the recorded references are two comparisons, not one
+    assert run_cli("bestrefs", str(CORPUS / "hst"), "-o", "hst_0600.pmap", "-c").returncode == 2
     proc = run_cli("bestrefs", str(CORPUS / "hst"), "--context", "hst_9999.pmap")
     assert proc.returncode == 2 and "hst_9999.pmap" in proc.stderr
 
@@ -202,3 +203,72 @@ def test_rules_missing_from_the_cache_are_fetched_from_the_server(tmp_path):
                         env_extra=env)
         assert "fetching" not in again.stderr
         assert json.loads(again.stdout) == json.loads(first.stdout)
+
+
+def _writable_copies(tmp_path, observatory: str, count: int) -> list[Path]:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    out = []
+    for path in sorted((CORPUS / observatory).glob("*.fits"))[:count]:
+        shutil.copy(path, folder / path.name)
+        os.chmod(folder / path.name, 0o644)
+        out.append(folder / path.name)
+    return out
+
+
+def test_a_closed_stdout_does_not_stop_the_updates(tmp_path):
+    """``crds-batch bestrefs ... --update-bestrefs | head -1``: every dataset is still updated,
+    the closed output is said, and the exit status is not 0."""
+    from astropy.io import fits
+
+    copies = _writable_copies(tmp_path, "hst", 150)  # more output than a pipe holds
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    env["CRDS_PATH"] = str(CACHE)
+    reader, writer = os.pipe()
+    proc = subprocess.Popen(crds_batch() + ["bestrefs", str(copies[0].parent), "--context", "hst_0729.pmap",
+                                            "-u", "-v", "-j", "1"],
+                            stdout=writer, stderr=subprocess.PIPE, env=env, text=True)
+    os.close(writer)
+    with os.fdopen(reader) as head:
+        head.readline()  # what `head -1` reads, then it exits
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert "standard output was closed" in stderr
+    assert "Traceback" not in stderr
+    assert all(fits.getheader(p, 0).get("CRDS_CTX") == "hst_0729.pmap" for p in copies)
+
+
+def test_update_bestrefs_leaves_headers_that_hold_the_answers_and_counts_them(tmp_path):
+    """The second run writes nothing (same bytes, same mtime) and says so; update counts are
+    the reference's: every update of each run, written or not."""
+    copies = _writable_copies(tmp_path, "hst", 6)
+    first = run_cli("bestrefs", *map(str, copies), "-n", "hst_0729.pmap", "-u", "--print-update-counts")
+    assert first.returncode in (0, 1), first.stderr
+    assert ", 6 headers updated, 0 already held the answers," in first.stderr
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in copies}
+    again = run_cli("bestrefs", *map(str, copies), "-n", "hst_0729.pmap", "-u", "--print-update-counts")
+    assert ", 0 headers updated, 6 already held the answers," in again.stderr
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in copies} == before
+    counts = [t[t.index("Updated exposure counts:"):t.index("crds-batch bestrefs:")] for t in (first.stderr, again.stderr)]
+    assert counts[0] == counts[1] and "'WFC3': {" in counts[0]
+
+
+def test_reference_style_commands_print_only_the_reports(tmp_path):
+    """-f/--files alone or a --print-* switch: stdout holds what crds bestrefs prints there
+    (nothing, or the reports); --format brings the table (or json) back."""
+    files = [str(p) for p in sorted((CORPUS / "hst").glob("*.fits"))[:3]]
+    plain = run_cli("bestrefs", "-f", *files, "-n", "hst_0729.pmap")
+    assert plain.stdout == "" and plain.returncode == 0
+    lines = run_cli("bestrefs", "--files", *files, "-n", "hst_0729.pmap", "--print-new-references").stdout.splitlines()
+    assert lines and all(line.split()[0] in files and line.split()[3] == "none" for line in lines)
+    as_json = run_cli("bestrefs", "-f", *files, "-n", "hst_0729.pmap", "--format", "json")
+    assert set(json.loads(as_json.stdout)) == set(files)
+
+
+def test_skip_types_and_allow_bad_references():
+    files = [str(p) for p in sorted((CORPUS / "hst").glob("*.fits"))[:3]]
+    proc = run_cli("bestrefs", *files, "-n", "hst_0729.pmap", "-k", "darkfile", "biasfile", "--format", "jsonl",
+                   "--allow-bad-references", "--allow-bad-rules")
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert records and all("darkfile" not in r["bestrefs"] and "biasfile" not in r["bestrefs"] for r in records)
+    assert all("pfltfile" in r["bestrefs"] for r in records)
