@@ -175,8 +175,12 @@ def run(args: argparse.Namespace) -> int:
     context = context or f"{observatory}-operational"
     remote = args.remote_bestrefs
     if remote:
-        from ..engine.remote import resolve_remote_context
-
+        try:
+            from ..engine.remote import resolve_remote_context
+        except ImportError:
+            print("crds-batch bestrefs: error: -r/--remote-bestrefs is not available yet in this version",
+                  file=sys.stderr)
+            return 2
         new_ctx = None
         new_name = resolve_remote_context(context, cfg, observatory)
         old_ctx = old_name = changed = None
