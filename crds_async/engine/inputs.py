@@ -459,6 +459,10 @@ def auto_datasets_since(store, old: str, new: str) -> dict[str, str]:
     return since
 
 
+#: differences the reference's ``--diffs-only`` ignores (its ``diff.BORING_VARS``, lower-cased)
+_BORING = ("name", "derived_from", "sha1sum", "row_keys")
+
+
 def affected_instruments(store, old: str, new: str) -> tuple[list[str], bool]:
     """``--diffs-only``: (the instruments whose rules differ from ``old`` to ``new``, sorted;
     whether a rules header changed or a file was deleted, when the reference's
@@ -468,8 +472,14 @@ def affected_instruments(store, old: str, new: str) -> tuple[list[str], bool]:
     instruments: set[str] = set()
     every_date = False
     for difference in diff_mappings(old, new, store):
+        if any(boring in difference.message for boring in _BORING):
+            continue   # the reference's remove_boring()
+        rmap_level = difference.filekind is not None or (
+            difference.action in ("added", "deleted") and difference.message.rstrip("'").endswith(".rmap"))
+        if not rmap_level:
+            continue   # an imap added or replaced alone names no type (as in the reference)
         if difference.instrument:
             instruments.add(difference.instrument.lower())
-        if difference.filekind and ("header" in difference.message.lower() or difference.action == "deleted"):
+        if "header" in difference.message.lower() or difference.action == "deleted":
             every_date = True
     return sorted(instruments), every_date
