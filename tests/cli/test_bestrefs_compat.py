@@ -20,6 +20,8 @@ from tests.conftest import CORPUS, needs_reference
 pytestmark = [needs_reference, pytest.mark.slow]
 
 HST = [str(p) for p in sorted((CORPUS / "hst").glob("*.fits"))[:40]]
+#: datasets whose recorded references (headers) differ from hst_0729's answers
+HST_RECORDED = [str(p) for p in sorted((CORPUS / "hst").glob("*.fits"))[150:190]]
 JWST = [str(p) for p in sorted((CORPUS / "jwst").glob("*.fits"))[:40]]
 
 #: (name, observatory, files, switches) -- the switches follow "--files FILE..."
@@ -30,9 +32,9 @@ COMMANDS = [
                            "--print-affected-details", "--print-new-references", "--print-update-counts"]),
     ("undefined-matter", "hst", HST, ["-n", "hst_0729.pmap", "-o", "hst_0600.pmap",
                                       "--undefined-differences-matter", "--print-new-references"]),
-    ("compare-source", "hst", HST, ["-n", "hst_0729.pmap", "-c", "--print-new-references",
+    ("compare-source", "hst", HST_RECORDED, ["-n", "hst_0729.pmap", "-c", "--print-new-references",
                                     "--print-update-counts"]),
-    ("affected-vs-recorded", "hst", HST, ["-n", "hst_0729.pmap", "--print-affected"]),
+    ("affected-vs-recorded", "hst", HST_RECORDED, ["-n", "hst_0729.pmap", "--print-affected"]),
     ("types-skip", "hst", HST, ["-n", "hst_0729.pmap", "-t", "darkfile", "biasfile", "flshfile",
                                 "-k", "biasfile", "--print-new-references"]),
     ("jwst-new-references", "jwst", JWST, ["-n", "jwst_0541.pmap", "--print-new-references"]),
