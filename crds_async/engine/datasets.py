@@ -21,6 +21,7 @@ from ..errors import CrdsError
 from ..headers import read_header
 from ..instruments import bestrefs_parameters, dataset_header
 from ..instruments.jwst_types import SCREENING_KEYWORDS, applicable_reftypes
+from ..rules.conditioning import condition_header
 from ..rules.evaluate import Evaluator
 from .registry import get_evaluator
 
@@ -48,15 +49,18 @@ class DatasetAnswers:
 SCREENINGS = (None, "cli", "api")
 
 
-def screened_types(parameters: Mapping[str, object], evaluator: Evaluator) -> tuple[str, ...] | None:
+def screened_types(parameters: Mapping[str, object], evaluator: Evaluator, *,
+                   conditioned: bool = False) -> tuple[str, ...] | None:
     """The types the reference evaluates for a dataset given none (None: every type).
 
     Only JWST screens them: the CRDSCFG table of the dataset's ``CAL_VER`` says which types
-    its ``EXP_TYPE`` needs (:mod:`crds_async.instruments.jwst_types`).
+    its ``EXP_TYPE`` needs (:mod:`crds_async.instruments.jwst_types`).  ``conditioned``:
+    the table reads the conditioned values (``False`` -> ``F``), as the reference's
+    ``getrecommendations`` hands them to it; its ``bestrefs`` hands the values as read.
     """
     if evaluator.observatory != "jwst":
         return None
-    types = applicable_reftypes(parameters)
+    types = applicable_reftypes(condition_header(parameters) if conditioned else parameters)
     return None if types is None else tuple(sorted(types))
 
 
@@ -130,7 +134,7 @@ def answer_dataset(source, evaluator: Evaluator, reftypes: Iterable[str] | None 
     """
     parameters = dataset_parameters(source, keep) if complete else source
     if reftypes is None and screen is not None:
-        reftypes = screened_types(parameters, evaluator)
+        reftypes = screened_types(parameters, evaluator, conditioned=screen == "api")
         if reftypes is not None and screen == "api":
             # only the instrument's own types; none of them left means every one of them
             known = evaluator.context.instrument(evaluator.instrument_of(parameters)).reftypes
