@@ -35,7 +35,7 @@ from ..errors import CrdsError, HeaderError
 from ..instruments import header_instrument
 from ..rules.conditioning import condition_value
 from ..rules.timestamps import format_date, parse_date
-from ..sources.dumps import DatasetParametersError, iter_dump
+from ..sources.dumps import DatasetParametersError, DumpError, dump_ids, iter_dump
 
 __all__ = [
     "MIN_DATE", "MAX_DATE", "Selection", "exposure_time", "normalize_id", "since_date",
@@ -138,9 +138,18 @@ _ERROR_MARK = "\x00error:"
 
 
 def _dump_order_total(path: str, selection: Selection) -> tuple[bool, int]:
-    """One pass over a dump: (ids strictly ascending, datasets the selection takes)."""
+    """One pass over a dump: (ids strictly ascending, datasets the selection takes).
+
+    Without a date cut-off only the ids are read (:func:`crds_async.sources.dump_ids`)."""
     previous = None
     ordered, total = True, 0
+    if selection.since is None:
+        for dataset_id in dump_ids(path):
+            if previous is not None and dataset_id <= previous:
+                ordered = False
+            previous = dataset_id
+            total += selection.wanted(dataset_id)
+        return ordered, total
     for dataset_id, params in iter_dump(path):
         if previous is not None and dataset_id <= previous:
             ordered = False
@@ -301,7 +310,7 @@ def dump_items(paths: Sequence, selection: Selection = Selection(), *,
     else:
         ordered, total = False, None
     if ordered:
-        loaded: Iterable[tuple[str, object]] = iter_dump(names[0])
+        loaded: Iterable[tuple[str, object]] = _still_ordered(iter_dump(names[0]), names[0])
     else:
         spill = _Spill(spill_dir)
         try:
@@ -316,6 +325,17 @@ def dump_items(paths: Sequence, selection: Selection = Selection(), *,
     if saved is not None:
         loaded = _tap(loaded, saved)
     return DumpItems(names, selection, total, selection.filter(loaded), spill)
+
+
+def _still_ordered(items: Iterable[tuple[str, object]], name: str) -> Iterator[tuple[str, object]]:
+    """The items of a dump checked in order while they stream (the first pass said so)."""
+    previous = None
+    for item in items:
+        if previous is not None and item[0] <= previous:
+            raise DumpError(f"{name}: dataset {item[0]!r} comes after {previous!r}: the dump changed while "
+                            "it was read, or holds several datasets on a line after one alone on the first")
+        previous = item[0]
+        yield item
 
 
 def _tap(items: Iterable[tuple[str, object]], saved: Callable[[str, object], None]) -> Iterator:
