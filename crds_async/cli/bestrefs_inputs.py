@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -137,6 +138,8 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return "--diffs-only needs --old-context"
     if args.save_pickle and not args.save_pickle.endswith((".json", ".pkl")):
         return f"--save-pickle {args.save_pickle}: name it .json (JSON lines) or .pkl"
+    if args.save_pickle and not os.path.isdir(os.path.dirname(os.path.abspath(args.save_pickle))):
+        return f"--save-pickle {args.save_pickle}: no such directory"
     if args.save_pickle and files:
         return "--save-pickle writes archive parameters: use it with --load-pickles or a server source"
     return None

@@ -126,13 +126,18 @@ class DumpWriter:
         self.count = 0
         self._table: dict | None = {} if self.name.endswith(".pkl") else None
         self._stack = contextlib.ExitStack()
-        try:
-            self._out = self._stack.enter_context(atomic_output(self.name, "wb"))
-        except OSError as exc:
-            raise DumpError(f"{self.name}: cannot write: {exc.strerror or exc}") from None
-        except ConfigError as exc:
-            raise DumpError(str(exc)) from None
+        self._out = None   # opened at the first dataset (or at close): an early failure leaves no temp file
         self._closed = False
+
+    def _opened(self):
+        if self._out is None:
+            try:
+                self._out = self._stack.enter_context(atomic_output(self.name, "wb"))
+            except OSError as exc:
+                raise DumpError(f"{self.name}: cannot write: {exc.strerror or exc}") from None
+            except ConfigError as exc:
+                raise DumpError(str(exc)) from None
+        return self._out
 
     def add(self, dataset_id: str, params: object) -> None:
         """One dataset (an exception is stored as its message)."""
@@ -146,7 +151,7 @@ class DumpWriter:
         except (TypeError, ValueError) as exc:
             self.abort()
             raise DumpError(f"{self.name}: dataset {dataset_id!r}: cannot be stored as JSON ({exc})") from None
-        self._out.write(line.encode("utf-8") + b"\n")
+        self._opened().write(line.encode("utf-8") + b"\n")
         self.count += 1
 
     def close(self) -> int:
@@ -155,8 +160,9 @@ class DumpWriter:
             return self.count
         self._closed = True
         try:
+            out = self._opened()
             if self._table is not None:
-                pickle.dump(self._table, self._out)
+                pickle.dump(self._table, out)
             self._stack.close()
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             self._stack.__exit__(type(exc), exc, None)
