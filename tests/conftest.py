@@ -62,13 +62,15 @@ def state_changes(before: dict[str, tuple], after: dict[str, tuple]) -> list[str
 
 @pytest.fixture(autouse=True, scope="session")
 def _shared_cache_stays_untouched():
-    """The shared cache is read-only for tests (root ignores its mode bits): after the session
-    every file and directory must be as it was: same content (sha1), size and mode, nothing
-    added or removed."""
-    before = tree_state(CACHE)
+    """../shared (the cache, the corpus, the reference files) is read-only for tests (root
+    ignores its mode bits): after the session every file and directory must be as it was:
+    same content (sha1), size and mode, nothing added or removed."""
+    roots = {"cache": CACHE, "corpus": CORPUS, "refdata": SHARED / "refdata"}
+    before = {name: tree_state(root) for name, root in roots.items()}
     yield
-    changes = state_changes(before, tree_state(CACHE))
-    assert not changes, f"tests changed the shared cache: {changes[:5]}"
+    changes = [f"{name}/{line}" for name, root in roots.items()
+               for line in state_changes(before[name], tree_state(root))]
+    assert not changes, f"tests changed ../shared: {changes[:5]}"
 
 
 @pytest.fixture(autouse=True, scope="session")

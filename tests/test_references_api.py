@@ -8,6 +8,7 @@ import pytest
 
 from crds_async.errors import ConfigError, LookupFailure
 from crds_async.references_api import _localized, _wanted_files, agetreferences, getreferences
+from tests.fetch.helpers import private_mappings
 
 from .conftest import needs_reference
 
@@ -90,7 +91,7 @@ async def served(tmp_path, expected_hst):
     root = tmp_path / "served"
     shutil.copytree(CACHE / "config" / "hst", root / "config" / "hst")
     (root / "mappings").mkdir()
-    (root / "mappings" / "hst").symlink_to(CACHE / "mappings" / "hst")
+    (root / "mappings" / "hst").symlink_to(private_mappings() / "hst")  # never into ../shared
     refdir = root / "references" / "hst"
     refdir.mkdir(parents=True)
     sha1 = {}
@@ -184,7 +185,7 @@ def test_blocking_twin_uses_cached_files(tmp_path, corpus, expected_hst) -> None
     cache_copy = tmp_path / "cache"
     shutil.copytree(CACHE / "config" / "hst", cache_copy / "config" / "hst")
     (cache_copy / "mappings").mkdir()
-    (cache_copy / "mappings" / "hst").symlink_to(CACHE / "mappings" / "hst")
+    (cache_copy / "mappings" / "hst").symlink_to(private_mappings() / "hst")  # never into ../shared
 
     dataset = CORPUS_FILES[0]
     refdir = cache_copy / "references" / "hst"

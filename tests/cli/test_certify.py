@@ -13,6 +13,7 @@ from crds_async.cli import main
 from crds_async.fetch.mapping_files import certify_mapping_file as certify_mapping
 from crds_async.rules.checksum import mapping_sha1
 from crds_async.fetch.mapping_files import FileMappingStore as MappingStore
+from tests.fetch.helpers import private_mappings
 
 from ..conftest import CACHE
 
@@ -35,7 +36,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (cache / "config").mkdir(parents=True)
     shutil.copytree(CACHE / "config" / "hst", cache / "config" / "hst")
     (cache / "mappings").mkdir()
-    (cache / "mappings" / "hst").symlink_to(CACHE / "mappings" / "hst")
+    (cache / "mappings" / "hst").symlink_to(private_mappings() / "hst")  # never into ../shared
     refs = cache / "references" / "hst"
     refs.mkdir(parents=True)
     for name in TEMPLATE_REFS:

@@ -15,6 +15,7 @@ import pytest
 from crds_async.cli import main
 from crds_async.fetch.mapping_files import FileMappingStore as MappingStore
 from crds_async.rules.inspect import UsesIndex
+from tests.fetch.helpers import private_mappings
 
 from ..conftest import CACHE, needs_reference
 
@@ -40,7 +41,7 @@ def _subset_cache(tmp_path: Path, obs: str) -> Path:
     mdir.mkdir(parents=True)
     store = MappingStore(CACHE / "mappings" / obs)
     for name in sorted({m for ctx in CONTEXTS[obs] for m in store.closure(ctx)}):
-        (mdir / name).symlink_to(CACHE / "mappings" / obs / name)
+        (mdir / name).symlink_to(private_mappings() / obs / name)  # never into ../shared
     return cache
 
 
