@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -91,24 +93,34 @@ def _hostile_asdf(directory: Path) -> None:
     (directory / "zz_loop.asdf").write_text(head + "loop: &loop [1, *loop]\n...\n")
 
 
+#: Runs the batch from a small process and reports its resource use: Linux keeps, across
+#: exec, the high-water RSS of the process that forked, so a batch forked straight from a
+#: pytest process grown by earlier tests would report that process's size, not its own.
+_LAUNCHER = """
+import json, resource, subprocess, sys
+code = subprocess.call(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[1], "wb"))
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps([code, use.ru_maxrss, use.ru_utime, use.ru_stime]))
+"""
+
+
 def _run_batch(args: list[str], out: Path, err: Path, timeout: float) -> tuple[int, object]:
-    """Run crds-batch; its exit status and resource usage (the child and its reaped workers)."""
+    """Run crds-batch; its exit status and resource usage (the batch and its reaped workers)."""
+    import json
+    from types import SimpleNamespace
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
     env.update(CRDS_PATH=str(CACHE), CRDS_READONLY_CACHE="1", CRDS_MODE="local")
-    with open(err, "wb") as stderr:
-        proc = subprocess.Popen(crds_batch() + args + ["--output", str(out)], stdout=subprocess.DEVNULL,
-                                stderr=stderr, env=env)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                return proc.returncode, usage
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"crds-batch bestrefs {' '.join(args[:2])} did not finish within {timeout} s")
-            time.sleep(0.05)
+    cmd = [sys.executable, "-c", _LAUNCHER, str(err), *crds_batch(), *args, "--output", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        stdout, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the batch and its workers too
+        proc.communicate()
+        pytest.fail(f"crds-batch bestrefs {' '.join(args[:2])} did not finish within {timeout} s")
+    code, maxrss, utime, stime = json.loads(stdout.strip().splitlines()[-1])
+    return code, SimpleNamespace(ru_maxrss=maxrss, ru_utime=utime, ru_stime=stime)
 
 
 @pytest.mark.timeout(300)
