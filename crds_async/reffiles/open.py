@@ -73,8 +73,11 @@ def _open_fits(ref: OpenedReference) -> None:
     from astropy.io import fits
     from astropy.io.fits.verify import VerifyError
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # Checksums are read from each HDU's verdict, not from astropy's warnings: files are
+    # certified on a thread pool, and the warnings machinery is process-wide (one thread's
+    # catch_warnings could swallow another's warning).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
             hdul = fits.open(ref.path, checksum=True, memmap=False, lazy_load_hdus=False)
         except (OSError, ValueError, TypeError, IndexError, KeyError, VerifyError) as exc:
@@ -86,6 +89,13 @@ def _open_fits(ref: OpenedReference) -> None:
             except (VerifyError, ValueError) as exc:
                 ref.findings.append(Finding("format", f"FITS verification failed: {_first_line(exc)}"))
             for index, hdu in enumerate(hdul):
+                where = (hdu.name if hdu.name != "PRIMARY" else "", hdu.ver)
+                if getattr(hdu, "_checksum_valid", 1) == 0:
+                    ref.findings.append(Finding("checksum", f"Checksum verification failed for HDU {where!r}.",
+                                                "CHECKSUM"))
+                if getattr(hdu, "_datasum_valid", 1) == 0:
+                    ref.findings.append(Finding("checksum", f"Datasum verification failed for HDU {where!r}.",
+                                                "DATASUM"))
                 history = [str(v) for v in hdu.header.get("HISTORY", [])]
                 if history and "HISTORY" not in ref.header:
                     ref.header["HISTORY"] = "\n".join(history)
@@ -104,13 +114,6 @@ def _open_fits(ref: OpenedReference) -> None:
                         ref.findings.append(Finding("format", f"table HDU {index} unreadable: {_first_line(exc)}"))
                         continue
                     ref.tables.append(Table(index, hdu.name, names, rows))
-    for warning in caught:
-        text = str(warning.message)
-        lowered = text.lower()
-        if "checksum verification failed" in lowered:
-            ref.findings.append(Finding("checksum", text.strip(), "CHECKSUM"))
-        elif "datasum verification failed" in lowered:
-            ref.findings.append(Finding("checksum", text.strip(), "DATASUM"))
 
 
 def _open_asdf(ref: OpenedReference) -> None:
