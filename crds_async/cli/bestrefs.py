@@ -374,7 +374,7 @@ class _Driver:
             from tqdm import tqdm
 
             self.progress = tqdm(unit=" datasets", file=sys.stderr, desc="bestrefs", total=total)
-        sink = open_sink(self.fmt, args.output, verbose=args.verbose, affected=bool(spec.old_context))
+        sink = bestrefs_output.open_sinks(self.fmt, args, spec)  # the format's sink, and --report's
         if args.remote_bestrefs:
             from ..engine.remote import run_remote
 
