@@ -14,7 +14,8 @@ def test_the_command_writes_the_report_beside_its_output(tmp_path):
     proc = run_cli("bestrefs", *files, "-o", "hst_0700.pmap", "-n", "hst_0729.pmap", "--report", str(report),
                    "--format", "json", "--output", str(out), "-q")
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    assert len(json.loads(out.read_text())) == len(files)
+    changes = json.loads(out.read_text())  # with an old context: the datasets whose answers change
+    assert changes and set(changes) <= set(files)
     page = (report / "index.html").read_text()
     pngs = sorted(p.name for p in report.glob("*.png"))
     assert pngs and all(name in page for name in pngs)
