@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["Config", "config_from_env", "DEFAULT_CACHE", "OBSERVATORIES", "MODES"]
+__all__ = ["Config", "config_from_env", "user_cache_dir", "DEFAULT_CACHE", "OBSERVATORIES", "MODES"]
 
 #: The reference's built-in cache root when no CRDS_PATH* variable is set.
 DEFAULT_CACHE = "/grp/crds/cache"
@@ -126,6 +126,14 @@ def _check_cache_roots(roots: tuple[tuple[str, str], ...]) -> None:
             break
 
 
+def user_cache_dir() -> Path:
+    """The user's own cache directory for what crds_async derives (compiled contexts, indexes,
+    catalogues): ``$XDG_CACHE_HOME/crds_async``, by default ``~/.cache/crds_async``; never a
+    CRDS cache, which may be shared or read-only."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "crds_async"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """Everything crds_async needs to know about its environment.
@@ -195,6 +203,14 @@ class Config:
     def crds_path(self) -> Path:
         """The overall cache root (CRDS_PATH_SINGLE, CRDS_PATH or the default)."""
         return Path(_clean_path(self._root("CRDS_PATH_SINGLE") or self._root("CRDS_PATH") or DEFAULT_CACHE))
+
+    def state_dir(self, kind: str, observatory: str) -> Path:
+        """``user_cache_dir()/<kind>/<digest of this cache's mapping directory>``: where state of
+        one ``kind`` derived from this CRDS cache's rules of ``observatory`` is kept."""
+        import hashlib
+
+        origin = hashlib.sha1(str(self.mapping_dir(observatory)).encode()).hexdigest()[:16]
+        return user_cache_dir() / kind / origin
 
     def replace(self, **changes: object) -> "Config":
         """A copy with some fields changed (e.g. from command-line flags)."""

@@ -12,17 +12,12 @@ import argparse
 import contextlib
 from collections.abc import Iterator
 
+from .bestrefs_running import at_least_one
+
 __all__ = ["add_arguments", "check_arguments", "cluster_runner"]
 
 
-def _partition(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: give at least 1 dataset per task")
-    return value
+_partition = at_least_one("dataset per task")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

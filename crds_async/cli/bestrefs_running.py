@@ -24,14 +24,20 @@ from collections.abc import Iterator
 __all__ = ["add_arguments", "check_arguments", "batch_runner"]
 
 
-def _positive_jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: give at least 1 worker process")
-    return value
+def at_least_one(what: str):
+    """An argparse ``type``: a whole number of at least 1 ``what`` (e.g. "worker process")."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{value}: give at least 1 {what}")
+        return value
+    return parse
+
+
+_positive_jobs = at_least_one("worker process")
 
 
 def _cluster():

@@ -8,9 +8,7 @@ Configuration comes from ``CRDS_*`` once; the observatory from ``--observatory``
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -138,9 +136,7 @@ def mapping_store(cfg: Config, observatory: str):
 def user_state_dir(cfg: Config, observatory: str, kind: str) -> Path:
     """The user's directory for state derived from one CRDS cache (``$XDG_CACHE_HOME/crds_async``,
     beside the compiled contexts): a CRDS cache, served or read-only, is never written to."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    origin = hashlib.sha1(str(cfg.mapping_dir(observatory)).encode()).hexdigest()[:16]
-    return Path(base) / "crds_async" / kind / origin
+    return cfg.state_dir(kind, observatory)
 
 
 def print_json(value: object) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .. import rules
 from ..atomic import atomic_write
-from ..config import Config
+from ..config import Config, user_cache_dir
 from ..errors import CrdsError
 from ..rules.contexts import is_mapping_name, observatory_of_spec
 from ..rules.model import Context
@@ -41,13 +41,8 @@ FORMAT = b"crds_async-compiled-context-4"  # bump whenever a pickled class chang
 _CODE_DIGEST: list[bytes] = []  # computed once per process
 
 
-def _user_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "crds_async"
-
-
 def _secret() -> bytes | None:
-    path = _user_dir() / "compiled-context.key"
+    path = user_cache_dir() / "compiled-context.key"
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -86,8 +81,7 @@ def cache_file_for(cfg: Config, observatory: str, context_name: str) -> Path:
 
 def _origin_dir(cfg: Config, observatory: str) -> Path:
     """The user's directory for what is derived from one CRDS cache's rules of ``observatory``."""
-    origin = hashlib.sha1(str(cfg.mapping_dir(observatory)).encode()).hexdigest()[:16]
-    return _user_dir() / "compiled" / origin
+    return cfg.state_dir("compiled", observatory)
 
 
 def _build_parts(cfg: Config) -> list[bytes]:

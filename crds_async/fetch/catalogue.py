@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config
+from ..config import Config, user_cache_dir
 from .download import file_sha1
 from .layout import atomic_write_text, find_cached
 from .names import MAPPING_SUFFIXES
@@ -35,11 +35,6 @@ class CatalogueEntry:
     size: int
     sha1: str
     kind: str  # "mapping" or "reference"
-
-
-def _user_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "crds_async"
 
 
 class Catalogue:
@@ -63,7 +58,7 @@ class Catalogue:
         """Where the catalogue is kept: the user's cache directory, one file per served tree."""
         served = f"{self.cfg.mapping_dir(self.observatory)}\n{self.cfg.reference_dir(self.observatory)}"
         origin = hashlib.sha1(served.encode()).hexdigest()[:16]
-        return _user_dir() / "catalogue" / origin / f"{self.observatory}-{CATALOGUE_FILE}"
+        return user_cache_dir() / "catalogue" / origin / f"{self.observatory}-{CATALOGUE_FILE}"
 
     def _load_store(self) -> dict[str, list]:
         try:
