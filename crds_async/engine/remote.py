@@ -59,13 +59,20 @@ def _pmap_answer(value: object, asked: str, method: str) -> str:
     return value
 
 
+async def _server_info(client: CrdsClient, observatory: str) -> dict:
+    """The server's configuration; a server of another observatory is refused, as the
+    reference's client refuses it."""
+    info = await client.get_server_info()
+    served = str(info.get("observatory") or observatory).lower()
+    if served != observatory:
+        raise ConfigError(f"the CRDS server at {client.server_url} serves {served!r}, not {observatory!r}: "
+                          "set CRDS_SERVER_URL to the observatory's server (or CRDS_OBSERVATORY)")
+    return info
+
+
 async def _resolve(context: str, cfg: Config, observatory: str, url: str) -> str:
     async with CrdsClient(url, cfg) as client:
-        info = await client.get_server_info()
-        served = str(info.get("observatory") or observatory).lower()
-        if served != observatory:
-            raise ConfigError(f"the CRDS server at {url} serves {served!r}, not {observatory!r}: "
-                              "set CRDS_SERVER_URL to the observatory's server")
+        info = await _server_info(client, observatory)
         tag = context.rpartition("-")[2] if "-" in context else context
         if context == "build" or tag == "build":
             found = await client.call("get_default_context", observatory, "build")
@@ -90,7 +97,7 @@ def resolve_remote_context(context: str, cfg: Config, observatory: str) -> str:
     Raises
     ------
     ConfigError
-        ``context`` is not a context name.
+        ``context`` is not a context name, or the server is another observatory's.
     FetchError
         The server cannot be reached, or answers an error (exit status 3).
     """
@@ -227,14 +234,17 @@ async def run_remote(items: Iterable, spec: BatchSpec, *, in_flight: int = IN_FL
     ------
     FetchError
         The server cannot be reached, or a call fails after its retries.
+    ConfigError
+        The server is another observatory's.
     """
     url = server_url or default_server_url(spec.cfg, spec.observatory)
     context = os.path.basename(spec.context)
     async with CrdsClient(url, spec.cfg) as client:
-        info = await client.get_server_info()
+        info = await _server_info(client, spec.observatory)
         size = _page_size(info)
-        bad = info.get("bad_files_list") if str(info.get("observatory", spec.observatory)) == spec.observatory else ()
-        problems = AnswerProblems(frozenset(str(f) for f in bad or ()))
+        # the bad references of the server's configuration (as the reference's client reads them)
+        bad = info.get("bad_files_list") or ()
+        problems = AnswerProblems(frozenset(str(f) for f in bad) if isinstance(bad, list) else frozenset())
         pages = _pages(items, size)
         window: deque[asyncio.Task] = deque()
         exhausted = False
