@@ -41,7 +41,6 @@ DEFAULT_PAGE_SIZE = 500
 IN_FLIGHT = 4
 #: header keywords never sent: no rule reads them, and they are most of a long header's text
 _UNSENT = frozenset({"COMMENT", "HISTORY", ""})
-_BY_DATE_TAGS = ("build",)
 
 
 def _page_size(info: Mapping) -> int:
