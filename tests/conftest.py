@@ -34,6 +34,20 @@ def _private_user_cache(tmp_path_factory):
         os.environ["XDG_CACHE_HOME"] = previous
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _reference_memo(tmp_path_factory):
+    """One memo of the reference's command runs for the session (tests/reference_runner.run_once):
+    under the session's temp root, which pytest-xdist's workers share."""
+    from tests import reference_runner
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # each worker's basetemp is a child of the session's
+    previous, reference_runner.MEMO_DIR = reference_runner.MEMO_DIR, root / "reference-memo"
+    yield
+    reference_runner.MEMO_DIR = previous
+
+
 def tree_state(root: Path) -> dict[str, tuple]:
     """``{relative path: (kind, mode, size, sha1)}`` of everything under ``root`` (links not followed)."""
     state: dict[str, tuple] = {}

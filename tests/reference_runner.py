@@ -9,6 +9,8 @@ environment variables it writes back from leaking between tests.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -37,6 +39,42 @@ def reference_answers(cache: Path, context: str, observatory: str, requests: lis
     if proc.returncode != 0:
         raise RuntimeError(f"reference runner failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.splitlines()[-1])
+
+
+#: Where :func:`run_once` keeps the reference's runs for this test session (set by
+#: tests/conftest.py; shared by pytest-xdist workers); None: every call runs.
+MEMO_DIR: Path | None = None
+
+
+def run_once(argv: list[str], env: dict, cwd=None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``subprocess.run(argv, capture_output=True, text=True, ...)`` of a reference command,
+    run once per test session: a later call with the same command line, CRDS_* environment and
+    working directory gets the first call's stdout, stderr and exit status (from a small
+    on-disk memo under the session's temp dir; a lock per command makes a parallel worker wait
+    for the run in flight instead of running it again).
+
+    Only for commands that read and print (no --update-bestrefs, --save-pickle, ...): their
+    output is all a test sees of them.  The inputs they name must not change during the
+    session (the read-only shared corpus, or a module's own temp copies).
+    """
+    if MEMO_DIR is None:
+        return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    # the reference reads its CRDS_* variables; the rest (PYTEST_CURRENT_TEST, a worker's own
+    # XDG_CACHE_HOME, ...) names the caller, not the command
+    settings = sorted((k, v) for k, v in env.items() if k.startswith("CRDS_"))
+    key = hashlib.sha256(json.dumps([argv, settings, str(cwd or os.getcwd())]).encode()).hexdigest()[:32]
+    MEMO_DIR.mkdir(parents=True, exist_ok=True)
+    record = MEMO_DIR / f"{key}.json"
+    with open(MEMO_DIR / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+            tmp = record.with_suffix(".part")
+            tmp.write_text(json.dumps({"argv": argv, "returncode": proc.returncode, "stdout": proc.stdout,
+                                       "stderr": proc.stderr}))
+            tmp.replace(record)
+        saved = json.loads(record.read_text())
+    return subprocess.CompletedProcess(saved["argv"], saved["returncode"], saved["stdout"], saved["stderr"])
 
 
 def main() -> None:

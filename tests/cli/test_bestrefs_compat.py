@@ -14,7 +14,7 @@ import re
 import pytest
 
 from tests.cli.test_bestrefs import run_cli
-from tests.cli.test_bestrefs_reference import reference_error_files, run_reference
+from tests.cli.test_bestrefs_reference import JWST_NEW_REFERENCES, jwst_sample, reference_error_files, run_reference
 from tests.conftest import CORPUS, needs_reference
 
 pytestmark = [needs_reference, pytest.mark.slow]
@@ -37,7 +37,9 @@ COMMANDS = [
     ("affected-vs-recorded", "hst", HST_RECORDED, ["-n", "hst_0729.pmap", "--print-affected"]),
     ("types-skip", "hst", HST, ["-n", "hst_0729.pmap", "-t", "darkfile", "biasfile", "flshfile",
                                 "-k", "biasfile", "--print-new-references"]),
-    ("jwst-new-references", "jwst", JWST, ["-n", "jwst_0541.pmap", "--print-new-references"]),
+    # on the stratified JWST sample: the very command (and reference run, shared for the session)
+    # of test_bestrefs_reference.py's JWST error test
+    ("jwst-new-references", "jwst", jwst_sample(), JWST_NEW_REFERENCES),
     ("jwst-repro", "jwst", JWST, ["-n", "jwst_0541.pmap", "-o", "jwst_0500.pmap", "--print-affected",
                                   "--print-affected-details", "--print-update-counts"]),
 ]
