@@ -245,7 +245,8 @@ class _Driver:
         self.comparing = bool(args.old_context or args.compare_source_bestrefs or args.print_affected
                               or args.print_affected_details)
         self.from_source = self.comparing and not args.old_context
-        self.reports = Reports(undefined_matter=args.undefined_differences_matter, skip_types=self.skip)
+        self.reports = Reports(undefined_matter=args.undefined_differences_matter, skip_types=self.skip,
+                               keep_updates=bool(args.print_new_references or args.print_affected_details))
         self.bad_files = new_ctx.bad_files if new_ctx is not None else frozenset()
         self.reftypes_of = ({i: tuple(sorted(m.reftypes)) for i, m in new_ctx.instruments.items()}
                             if new_ctx is not None else {})
@@ -328,9 +329,11 @@ class _Driver:
     def _recorded(self, result) -> dict:
         """The best references recorded in a dataset (header keywords, or its dump's parameters)."""
         from ..instruments.jwst import DM_TO_FITS
-        from ..sources import recorded_bestrefs
+        from ..sources import DumpLine, recorded_bestrefs
 
         params = self._parameters.pop(result.path, None)
+        if type(params) is DumpLine:
+            params = params.parameters()
         if params is None:
             from ..headers import read_header
             from ..instruments import dataset_header
@@ -347,22 +350,24 @@ class _Driver:
 
         return recorded_bestrefs(params, types, keyword_of=keyword_of)
 
-    def _report(self, result) -> None:
+    def _report(self, result):
+        """Record the dataset for the --print-* reports; its Recorded, or None (no answers)."""
         if result.answers is None:
-            return
+            return None
         if self.args.old_context:
             old = {**result.answers, **(result.old_answers or {})}
-            extra = self.reports.add(result, old, old_checked=result.compared)
+            recorded = self.reports.add(result, old, old_checked=result.compared)
         elif self.from_source:
             try:
                 old = self._recorded(result)
             except Exception as exc:  # noqa: BLE001 - this dataset's error, one line
                 result.problems.append(f"{result.path}: cannot read its recorded best references: {exc}")
-                return
-            extra = self.reports.add(result, old)
+                return None
+            recorded = self.reports.add(result, old)
         else:
-            extra = self.reports.add(result)
-        result.problems.extend(extra)
+            recorded = self.reports.add(result)
+        result.problems.extend(recorded.errors)
+        return recorded
 
     async def drive(self, items, open_sink, running: dict, total: int | None) -> dict[str, int]:
         from ..engine.batch import run_batch
@@ -388,7 +393,7 @@ class _Driver:
                     if result.error is None:
                         counts["datasets"] += 1
                     self._screen(result)
-                    self._report(result)
+                    recorded = self._report(result)
                     if result.failed:
                         counts["errors"] += 1
                         for line in ([result.error] if result.error else []) + result.problems:
@@ -396,11 +401,10 @@ class _Driver:
                     changes = self._guarded(sink.write, result) or {}
                     if spec.old_context and is_affected(result, changes):
                         counts["affected"] += 1
-                    elif (self.from_source and result.path in self.reports.updates
-                          and result.path not in self.reports.killed):
+                    elif self.from_source and recorded is not None and recorded.updated and not recorded.killed:
                         counts["affected"] += 1
                     if args.update_bestrefs and result.answers:
-                        self._update(result)
+                        self._update(result, recorded)
                     if args.sync_references and result.answers:
                         needed.update(a for a in result.answers.values()
                                       if isinstance(a, str) and not a.startswith("NOT FOUND"))
@@ -426,10 +430,10 @@ class _Driver:
                 self.progress.close()
         return counts
 
-    def _update(self, result) -> None:
+    def _update(self, result, recorded) -> None:
         from ..engine.campaign import update_dataset
 
-        if self.from_source and result.path not in self.reports.updates:
+        if self.from_source and (recorded is None or not recorded.updated):
             return  # the recorded references are the answers: nothing to write (as the reference)
         try:
             wrote = update_dataset(result, self.spec)

@@ -20,11 +20,13 @@ from __future__ import annotations
 import pprint
 import sys
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from ..engine.results import DatasetResult
+from ..memo import BoundedMemo
 from ..sources import normalize_bestref
 
-__all__ = ["Reports", "normalized"]
+__all__ = ["Reports", "Recorded", "normalized"]
 
 
 def normalized(answer: object, undefined_is_error: bool = False) -> tuple[bool, str]:
@@ -38,39 +40,94 @@ def _no_match(name: str) -> bool:
     return name in ("NOT FOUND NO MATCH FOUND.", "UNDEFINED", "NONE", "", "*")
 
 
-class Reports:
-    """Updates and failed datasets of a batch, as the reference's bestrefs collects them."""
+class Recorded(NamedTuple):
+    """What :meth:`Reports.add` recorded of one dataset."""
 
-    def __init__(self, *, undefined_matter: bool = False, skip_types: Iterable[str] = ()) -> None:
+    errors: list[str]   # error lines beyond the new answers' failures
+    updated: bool       # some type's answer changed
+    killed: bool        # some new answer failed: never "affected"
+
+
+class Reports:
+    """Updates and failed datasets of a batch, as the reference's bestrefs collects them.
+
+    A campaign of a million datasets must not hold a million update lists: each
+    dataset's updates are kept only when a report prints them (``keep_updates``:
+    ``--print-new-references``, ``--print-affected-details``); the affected products
+    and the update counts are kept as they come.
+    """
+
+    #: distinct answers a batch normalizes (reference names repeat across datasets)
+    _MEMO_LIMIT = 1 << 16
+
+    def __init__(self, *, undefined_matter: bool = False, skip_types: Iterable[str] = (),
+                 keep_updates: bool = True) -> None:
         self.undefined_matter = undefined_matter
         self.skip = frozenset(t.lower() for t in skip_types)
-        #: dataset -> [(INSTRUMENT, type, old or None, new)]
+        self.keep_updates = keep_updates
+        #: dataset -> [(INSTRUMENT, type, old or None, new)], with keep_updates
         self.updates: dict[str, list[tuple[str, str, str | None, str]]] = {}
-        self.killed: set[str] = set()
+        #: INSTRUMENT -> type -> datasets updated
+        self.counts: dict[str, dict[str, int]] = {}
+        self._products: set[str] = set()
+        self._normal: BoundedMemo = BoundedMemo(self._MEMO_LIMIT)    # answer -> (ok, NAME)
+        self._compared: BoundedMemo = BoundedMemo(self._MEMO_LIMIT)  # answer sets -> what they record
+
+    def _normalized(self, answer: object) -> tuple[bool, str]:
+        try:
+            return self._normal[answer]
+        except KeyError:
+            pass
+        except TypeError:  # a list: not a memo key
+            return normalized(answer, self.undefined_matter)
+        return self._normal.put(answer, normalized(answer, self.undefined_matter))
 
     def add(self, result: DatasetResult, old: Mapping[str, object] | None = None,
-            old_checked: Iterable[str] | None = None) -> list[str]:
-        """Record one dataset's updates; return the error lines the reference adds for it
+            old_checked: Iterable[str] | None = None) -> Recorded:
+        """Record one dataset's updates.  Its ``errors`` are the lines the reference adds
         beyond the new answers' failures: ``No match found`` errors with
         ``--undefined-differences-matter``, and the old answers' failures (of the types in
         ``old_checked``, default all; ``old`` None: no comparison).
         """
         if result.answers is None:
-            return []
+            return Recorded([], False, False)
         instrument = (result.instrument or "").upper()
-        new_answers = result.answers
-        checked = None if old_checked is None else set(old_checked)
-        types = set(new_answers) | set(old or ())
-        errors: list[str] = []
+        checked = None if old_checked is None else tuple(old_checked)
+        # A campaign's datasets share few distinct answer sets: each is compared once.
+        try:
+            key = (instrument, tuple(result.answers.items()), None if old is None else tuple(old.items()), checked)
+            found = self._compared.get(key)
+        except TypeError:  # an unhashable answer (a list): no memo
+            key, found = None, None
+        if found is None:
+            found = self._compare(instrument, result.answers, old, checked)
+            if key is not None:
+                self._compared.put(key, found)
+        tails, updates, killed = found
+        if updates:
+            per = self.counts.setdefault(instrument, {})
+            for update in updates:
+                per[update[1]] = per.get(update[1], 0) + 1
+            if self.keep_updates:
+                self.updates[result.path] = list(updates)
+            if not killed:
+                self._products.add(result.path.split(":")[0])
+        return Recorded([result.path + tail for tail in tails], bool(updates), killed)
+
+    def _compare(self, instrument: str, new_answers: Mapping[str, object], old: Mapping[str, object] | None,
+                 checked: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple, bool]:
+        """(error lines without the dataset's name, updates, killed) of one set of answers."""
+        norm = self._normalized
+        tails: list[str] = []
         updates = []
         killed = False
-        for reftype in sorted(types):
+        for reftype in sorted(new_answers.keys() | (old or {}).keys()):
             if reftype in self.skip:
                 continue
             raw_new = new_answers.get(reftype, "UNDEFINED")
-            new_ok, new = normalized(raw_new, self.undefined_matter)
+            new_ok, new = norm(raw_new)
             if not new_ok and _no_match(new):
-                errors.append(f"{result.path}: {reftype}: New: No match found: {str(raw_new)!r}")
+                tails.append(f": {reftype}: New: No match found: {str(raw_new)!r}")
             if old is None:
                 if new_ok:
                     updates.append((instrument, reftype, None, new))
@@ -78,24 +135,19 @@ class Reports:
                     killed = True
                 continue
             raw_old = old.get(reftype, "UNDEFINED")
-            old_ok, was = normalized(raw_old, self.undefined_matter)
+            old_ok, was = (new_ok, new) if raw_old is raw_new else norm(raw_old)
             if not old_ok and (checked is None or reftype in checked):
                 what = "No match found" if _no_match(was) else "Bestref FAILED"
-                errors.append(f"{result.path}: {reftype}: Old: {what}: {str(raw_old)!r}")
+                tails.append(f": {reftype}: Old: {what}: {str(raw_old)!r}")
             if not new_ok:
                 killed = True
             elif new != was:
                 updates.append((instrument, reftype, was, new))
-        if updates:
-            self.updates[result.path] = updates
-        if killed:
-            self.killed.add(result.path)
-        return errors
+        return tuple(tails), tuple(updates), killed
 
     def affected(self) -> list[str]:
         """Products with an update and no failed new answer (first ``:`` part of the name), sorted."""
-        return sorted({name.split(":")[0] for name, ups in self.updates.items()
-                       if ups and name not in self.killed}, key=str.lower)
+        return sorted(self._products, key=str.lower)
 
     # ------------------------------------------------------------------ printing
 
@@ -108,12 +160,7 @@ class Reports:
                 for name, ups in sorted(self.updates.items(), key=lambda kv: kv[0].lower()) if ups]
 
     def update_counts_text(self) -> str:
-        stats: dict[str, dict[str, int]] = {}
-        for ups in self.updates.values():
-            for instrument, reftype, _old, _new in ups:
-                per = stats.setdefault(instrument, {})
-                per[reftype] = per.get(reftype, 0) + 1
-        return "Updated exposure counts:\n " + pprint.pformat(stats)
+        return "Updated exposure counts:\n " + pprint.pformat(self.counts)
 
     def print_all(self, args, out=None, err=None) -> None:
         """The reports the switches ask for, in the reference's order."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from ..config import Config
 from ..errors import ConfigError, CrdsError, HeaderError
 from ..headers import read_header
+from ..sources.dumps import DumpLine
 from ..tasks import run_all
 from .datasets import answer_dataset, screening_keep
 from .discover import DATASET_SUFFIXES, discover  # noqa: F401 - part of the batch API
@@ -81,6 +82,8 @@ def batch_observatory(context: str | None, cfg: Config, leading: Sequence) -> st
     for item in leading if observatory is None else ():
         name, source = item if type(item) is tuple else (item, item)
         try:
+            if type(source) is DumpLine:
+                source = source.parameters()
             instrument = header_instrument(source if type(item) is tuple else read_header(source))
         except Exception as exc:  # noqa: BLE001 - the batch will report this dataset itself
             why = why or f" ({str(exc).splitlines()[0]})"

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from ..memo import BoundedMemo
 from ..rules.model import NOT_FOUND_NA, Context
 from .batch import BatchSpec
 from .results import NOT_FOUND_NO_MATCH, DatasetResult, is_error_answer, plain_answer as _plain
@@ -54,18 +55,37 @@ def changes_of(result: DatasetResult) -> dict[str, tuple[object, object]]:
     if result.answers is None or result.old_answers is None:
         return {}
     out = {}
+    olds, news = result.old_answers, result.answers
     for reftype in result.compared:
-        old, new = result.old_answers.get(reftype, "UNDEFINED"), result.answers.get(reftype, "UNDEFINED")
-        if is_error_answer(new):
+        old, new = olds.get(reftype, "UNDEFINED"), news.get(reftype, "UNDEFINED")
+        if old == new:  # most compared types keep their answer: no need to fold the forms
             continue
-        if comparable(old) != comparable(new):
-            out[reftype] = (_plain(old), _plain(new))
+        try:
+            change = _CHANGES[old, new]
+        except KeyError:
+            change = _CHANGES.put((old, new), _change(old, new))
+        except TypeError:  # an unhashable answer: no memo
+            change = _change(old, new)
+        if change is not None:
+            out[reftype] = change
     return out
+
+
+#: (old, new) answer pair -> its update or None: a pure function of the two answers, and a
+#: campaign's million datasets share few distinct pairs (process-wide, bounded)
+_CHANGES = BoundedMemo(1 << 16)
+
+
+def _change(old: object, new: object) -> tuple[object, object] | None:
+    """The update from ``old`` to ``new``, or None (the same, or the new one an error)."""
+    if is_error_answer(new) or comparable(old) == comparable(new):
+        return None
+    return _plain(old), _plain(new)
 
 
 def is_affected(result: DatasetResult, changes: dict) -> bool:
     """Affected, as the reference counts it: some update, and no failed type in the new answers."""
-    return bool(changes) and not any(is_error_answer(a) for a in (result.answers or {}).values())
+    return bool(changes) and not any(map(is_error_answer, (result.answers or {}).values()))
 
 
 def _version() -> str:

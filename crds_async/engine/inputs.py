@@ -35,7 +35,7 @@ from ..errors import CrdsError, HeaderError
 from ..instruments import header_instrument
 from ..rules.conditioning import condition_value
 from ..rules.timestamps import format_date, parse_date
-from ..sources.dumps import DatasetParametersError, DumpError, dump_ids, iter_dump
+from ..sources.dumps import DatasetParametersError, DumpError, dump_ids, iter_dump, iter_dump_lines
 
 __all__ = [
     "MIN_DATE", "MAX_DATE", "Selection", "exposure_time", "normalize_id", "since_date",
@@ -282,6 +282,10 @@ def dump_items(paths: Sequence, selection: Selection = Selection(), *,
                spill_dir: str | None = None) -> DumpItems:
     """``(dataset_id, parameters or error)`` of dumps given worst to best, in sorted id order.
 
+    The parameters of one one-dataset-a-line dump whose ids are in order come as
+    :class:`~crds_async.sources.DumpLine` (decoded by whoever evaluates them,
+    :func:`.datasets.dataset_parameters`) unless a date cut-off or ``saved`` needs them here.
+
     Parameters
     ----------
     paths : sequence of path-like
@@ -310,7 +314,10 @@ def dump_items(paths: Sequence, selection: Selection = Selection(), *,
     else:
         ordered, total = False, None
     if ordered:
-        loaded: Iterable[tuple[str, object]] = _still_ordered(iter_dump(names[0]), names[0])
+        # Nothing here needs the parameters (no date cut-off, no --save-pickle): a
+        # one-dataset-a-line dump's lines go to the workers undecoded (DumpLine).
+        lines = iter_dump_lines(names[0]) if selection.since is None and saved is None else None
+        loaded: Iterable[tuple[str, object]] = _still_ordered(lines or iter_dump(names[0]), names[0])
     else:
         spill = _Spill(spill_dir)
         try:

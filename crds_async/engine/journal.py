@@ -57,6 +57,7 @@ from collections.abc import Iterator, Sequence
 
 from ..atomic import atomic_write
 from ..errors import ConfigError
+from ..sources.dumps import DumpLine
 from .results import DatasetResult
 
 __all__ = ["Journal", "run_identity", "item_key", "FORMAT", "VERSION"]
@@ -144,9 +145,12 @@ def _decode_result(data: dict) -> DatasetResult:
 
 def item_key(item: object) -> bytes:
     """What identifies one batch item in the journal: a path, or an archive dataset's id
-    and a digest of its parameters."""
+    and a digest of its parameters (of a dump line's text, when they are not decoded)."""
     if type(item) is tuple:
         name, parameters = item
+        if type(parameters) is DumpLine:  # not decoded in this process: its text is its identity
+            return b"l\0" + str(name).encode("utf-8", "surrogateescape") + b"\0" + \
+                hashlib.sha256(parameters.text).digest()
         text = json.dumps(parameters, sort_keys=True, default=repr, separators=(",", ":"))
         return b"d\0" + str(name).encode("utf-8", "surrogateescape") + b"\0" + \
             hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()

@@ -58,6 +58,13 @@ class DatasetResult:
     def failed(self) -> bool:
         return self.error is not None or bool(self.problems)
 
+    def __reduce__(self):
+        # Results cross to the batch's process by the hundred thousand: as constructor
+        # arguments they unpickle about as fast as plain tuples, up to twice as fast as a
+        # dataclass's default (a bare object, then its state).
+        return DatasetResult, (self.path, self.instrument, self.answers, self.old_answers, self.compared,
+                               self.error, self.problems, self.answers_json, self.observed)
+
 
 class AnswerProblems:
     """What the reference's bestrefs reports of a dataset's answers, under one bad-files list.

@@ -2,6 +2,8 @@
 
 - ``iter_dump(path)``: stream ``(dataset_id, parameters or error)`` from one dump
   (JSON object, JSON lines or a restricted pickle, told apart by content).
+- ``iter_dump_lines(path)``: the same for a one-dataset-a-line dump, each dataset's
+  parameters left undecoded (:class:`DumpLine`) for the process that evaluates it.
 - ``load_dumps(paths)``: several dumps, worst to best, merged as the reference's
   ``crds bestrefs --load-pickles`` merges them.
 - ``count_datasets(path)``: a progress total.
@@ -15,10 +17,12 @@ from __future__ import annotations
 from .dumps import (
     DatasetParametersError,
     DumpError,
+    DumpLine,
     clean_reference_name,
     count_datasets,
     dump_ids,
     iter_dump,
+    iter_dump_lines,
     load_dumps,
     normalize_bestref,
     recorded_bestrefs,
@@ -29,6 +33,8 @@ __all__ = [
     "DumpError",
     "DatasetParametersError",
     "iter_dump",
+    "iter_dump_lines",
+    "DumpLine",
     "load_dumps",
     "count_datasets",
     "dump_ids",

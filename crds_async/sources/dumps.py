@@ -41,6 +41,8 @@ __all__ = [
     "DumpError",
     "DatasetParametersError",
     "iter_dump",
+    "iter_dump_lines",
+    "DumpLine",
     "load_dumps",
     "count_datasets",
     "dump_ids",
@@ -447,6 +449,109 @@ def dump_ids(path, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
     for index, (dataset_id, _value) in enumerate(iter_dump(name, chunk_chars=chunk_chars)):
         if index >= yielded:
             yield dataset_id
+
+
+class DumpLine:
+    """One dataset of a one-dataset-a-line JSON dump, its parameters not decoded yet.
+
+    The process that reads a dump for a batch only splits lines and reads ids; each
+    dataset's JSON is decoded where it is evaluated (a batch worker, a cluster task), so
+    a million-dataset campaign is not bound by one process decoding and re-encoding
+    every parameter set.  :meth:`parameters` gives what :func:`iter_dump` gives for
+    that dataset, or raises the error naming the file, line and column.
+    """
+
+    __slots__ = ("path", "line", "dataset_id", "text")
+
+    def __init__(self, path: str, line: int, dataset_id: str, text: bytes) -> None:
+        self.path, self.line, self.dataset_id, self.text = path, line, dataset_id, text
+
+    def __reduce__(self):
+        return DumpLine, (self.path, self.line, self.dataset_id, self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is DumpLine and (self.path, self.line, self.dataset_id, self.text) == \
+            (other.path, other.line, other.dataset_id, other.text)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"DumpLine({self.path!r}, line {self.line}, {self.dataset_id!r})"
+
+    def parameters(self) -> dict:
+        """The dataset's parameters, exactly as stored.
+
+        Raises
+        ------
+        DumpError
+            The line is not one JSON object holding this one dataset.
+        DatasetParametersError
+            The dataset's value is not an object of plain values.
+        """
+        where = f"{self.path}:{self.line}"
+        try:
+            text = self.text.decode("utf-8").rstrip("\r\n")  # a column counts within the line
+        except UnicodeDecodeError as exc:
+            raise DumpError(f"{where}: byte {exc.start} of the line: not UTF-8 text") from None
+        try:
+            found = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DumpError(f"{where}:{exc.colno}: {exc.msg}") from None
+        except RecursionError:
+            raise DumpError(f"{where}: values nested too deeply") from None
+        if type(found) is not dict or len(found) != 1 or self.dataset_id not in found:
+            raise DumpError(f"{where}: expected one dataset, {_short(self.dataset_id)}, on the line")
+        value = found[self.dataset_id]
+        problem = _problem(value)
+        if problem is not None:
+            _, end = _SCAN(text, text.index('"'))
+            column = _WS.match(text, text.index(":", end) + 1).end() + 1
+            raise DatasetParametersError(f"{where}:{column}: dataset {_short(self.dataset_id)}: {problem}")
+        return value
+
+
+def iter_dump_lines(path) -> Iterator[tuple[str, DumpLine]] | None:
+    """``(dataset_id, DumpLine)`` of a one-dataset-a-line JSON dump (``--save-pickle``'s
+    layout), in file order; None when the file is another form (use :func:`iter_dump`).
+
+    Only each line's id is decoded here (as :func:`dump_ids` does); a line whose id is
+    not a plain quoted string is decoded whole to find it.
+
+    Raises
+    ------
+    DumpError
+        The file cannot be opened, or a line holds no dataset id.
+    """
+    name, raw = _open(path)
+    with raw:
+        if _sniff(name, raw) != "json" or not _one_dataset_per_line(raw):
+            return None
+    return _dump_lines(name)
+
+
+def _dump_lines(name: str) -> Iterator[tuple[str, DumpLine]]:
+    _, raw = _open(name)
+    with raw:
+        for number, line in enumerate(raw, 1):
+            end = line.find(b'"', 2) if line.startswith(b'{"') else -1
+            if end > 0 and b"\\" not in line[2:end]:
+                dataset_id = line[2:end].decode("utf-8", "surrogateescape")
+            elif not line.strip():
+                continue
+            else:
+                dataset_id = _line_id(name, number, line)
+            yield dataset_id, DumpLine(name, number, dataset_id, line)
+
+
+def _line_id(name: str, number: int, line: bytes) -> str:
+    """The id of a line whose id is not plain (escapes): the line decoded whole."""
+    try:
+        found = json.loads(line)
+    except ValueError as exc:
+        raise DumpError(f"{name}:{number}: {exc}") from None
+    if type(found) is not dict or len(found) != 1:
+        raise DumpError(f"{name}:{number}: expected one {{dataset_id: parameters}} object on the line")
+    return next(iter(found))
 
 
 def _one_dataset_per_line(raw: io.BufferedReader) -> bool:
