@@ -1,8 +1,9 @@
 """Parameter sets on one process, ``--dask local:1`` and ``--dask local:2``, in one run (issue #14).
 
-Makes ``--count`` archive parameter sets (default one million) from the HST corpus headers
-under new ids, each its own dict (as a dump's are), made lazily so memory stays flat, and
-runs them through ``run_batch``:
+Writes ``--count`` archive parameter sets (default one million) from the HST corpus headers
+(what the rules read, as an archive's dump holds them) under new ids into a one-dataset-a-line dump (as ``--save-pickle`` writes one), and runs it
+through ``run_batch`` as ``--load-pickles`` does (``dump_items``: each dataset's line goes to
+the worker undecoded, so a task carries its partition's text, not decoded dicts):
 
 - the single-process engine (``jobs=1``: evaluation in a thread of this process);
 - a local Dask cluster of 1 worker process, then of 2 (started before the clock starts;
@@ -27,8 +28,10 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,10 +43,10 @@ CONTEXT = "hst_0729.pmap"
 
 
 def headers() -> list[tuple[str, dict]]:
-    from crds_async.engine.datasets import dataset_parameters
+    """The corpus HST datasets' parameters as an archive dump holds them (what the rules read)."""
+    from benchmarks.bench_catalogue import archive_like_headers
 
-    sources = sorted((SHARED / "corpus" / "hst").glob("*.fits"))
-    return [(path.name, dataset_parameters(path)) for path in sources]
+    return [(f"h{index:03d}", header) for index, header in enumerate(archive_like_headers())]
 
 
 def parameter_sets(count: int, base: list[tuple[str, dict]]):
@@ -64,9 +67,17 @@ async def consume(items, spec, **running) -> tuple[int, int]:
     return count, errors
 
 
-def timed(label: str, count: int, base, spec, workers: int, **running) -> dict:
+def write_dump(path: Path, count: int, base) -> None:
+    with open(path, "w") as out:
+        for dataset_id, parameters in parameter_sets(count, base):
+            out.write(json.dumps({dataset_id: parameters}) + "\n")
+
+
+def timed(label: str, count: int, dump: Path, spec, workers: int, **running) -> dict:
+    from crds_async.engine.inputs import dump_items
+
     start = time.perf_counter()
-    done, errors = asyncio.run(consume(parameter_sets(count, base), spec, **running))
+    done, errors = asyncio.run(consume(dump_items([dump]), spec, **running))
     seconds = time.perf_counter() - start
     assert done == count, (label, done, count)
     row = {"label": label, "seconds": seconds, "rate": count / seconds, "per_worker": count / seconds / workers,
@@ -132,7 +143,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update(ENV)
 
-    from crds_async.cluster.dask import PARTITION, ClusterTarget, dask_cluster, preload
+    from crds_async.cluster.dask import PARTITION
     from crds_async.config import config_from_env
     from crds_async.engine.batch import BatchSpec
     from crds_async.engine.registry import get_evaluator
@@ -147,17 +158,38 @@ def main() -> None:
           f"{partition:,} (~{tasks:,} tasks), load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
           flush=True)
 
-    rows = [timed("single process", args.count, base, spec, 1, jobs=1)]
+    work = Path(tempfile.mkdtemp(prefix="bench_dask_"))
+    dump = work / "sets.json"
+    started = time.perf_counter()
+    write_dump(dump, args.count, base)
+    print(f"dump of {dump.stat().st_size / 2**20:.0f} MiB written in {time.perf_counter() - started:.1f} s", flush=True)
+    try:
+        rows = [timed("single process", args.count, dump, spec, 1, jobs=1)]
+        rows += clusters(args, dump, spec, cfg, partition)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(args, rows, partition, base)
+
+
+def clusters(args, dump: Path, spec, cfg, partition: int) -> list[dict]:
+    from crds_async.cluster.dask import ClusterTarget, dask_cluster, preload
+
+    rows = []
     costs: dict[int, float] = {}
     rss: dict[int, float] = {}
     for workers in (1, 2):
         with dask_cluster(ClusterTarget(None, workers)) as batch:
             preload(batch, CONTEXT, cfg, "hst")
             costs[workers] = task_cost(batch)
-            rows.append(timed(f"--dask local:{workers}", args.count, base, spec, workers,
+            rows.append(timed(f"--dask local:{workers}", args.count, dump, spec, workers,
                               **batch.batch_kwargs(partition)))
             rss[workers] = max(batch.client.run(_peak_rss_mb).values())
+    rows[0]["costs"], rows[0]["rss"] = costs, rss
+    return rows
 
+
+def report(args, rows: list[dict], partition: int, base) -> None:
+    costs, rss = rows[1]["costs"], rows[1]["rss"]
     single, one, two = (row["seconds"] for row in rows)
     per_task = costs[1]
     print(f"cluster overhead at equal cores (local:1 vs single process): {100 * (one - single) / single:+.1f} % "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import threading
 import time
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from ..config import Config
 from ..errors import ConfigError, CrdsError, HeaderError
 from ..headers import read_header
-from ..sources.dumps import DumpLine
+from ..sources.dumps import DumpLine, read_dump_lines
 from ..tasks import run_all
 from .datasets import answer_dataset, screening_keep
 from .discover import DATASET_SUFFIXES, discover  # noqa: F401 - part of the batch API
@@ -171,6 +172,8 @@ def evaluate_paths(items: Sequence, spec: BatchSpec) -> list[DatasetResult]:
         problems = AnswerProblems(evaluator.context.bad_files)
     except CrdsError:
         evaluator = problems = None  # each dataset reports the failure itself
+    with contextlib.suppress(CrdsError):  # a line that cannot be read is its dataset's error
+        read_dump_lines([item[1] for item in items if type(item) is tuple])  # a dump's lines: one read
     return [_evaluate_one(item, spec, evaluator, problems) for item in items]
 
 

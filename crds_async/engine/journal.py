@@ -145,12 +145,14 @@ def _decode_result(data: dict) -> DatasetResult:
 
 def item_key(item: object) -> bytes:
     """What identifies one batch item in the journal: a path, or an archive dataset's id
-    and a digest of its parameters (of a dump line's text, when they are not decoded)."""
+    and a digest of its parameters (a dump line's file and place, when they are not read
+    here: like a dataset file's, its content is not part of the identity)."""
     if type(item) is tuple:
         name, parameters = item
-        if type(parameters) is DumpLine:  # not decoded in this process: its text is its identity
+        if type(parameters) is DumpLine:  # not read in this process: its place is its identity
+            place = f"{parameters.path}\0{parameters.line}\0{parameters.offset}\0{parameters.size}"
             return b"l\0" + str(name).encode("utf-8", "surrogateescape") + b"\0" + \
-                hashlib.sha256(parameters.text).digest()
+                place.encode("utf-8", "surrogateescape")
         text = json.dumps(parameters, sort_keys=True, default=repr, separators=(",", ":"))
         return b"d\0" + str(name).encode("utf-8", "surrogateescape") + b"\0" + \
             hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()

@@ -43,6 +43,7 @@ __all__ = [
     "iter_dump",
     "iter_dump_lines",
     "DumpLine",
+    "read_dump_lines",
     "load_dumps",
     "count_datasets",
     "dump_ids",
@@ -452,31 +453,52 @@ def dump_ids(path, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
 
 
 class DumpLine:
-    """One dataset of a one-dataset-a-line JSON dump, its parameters not decoded yet.
+    """One dataset of a one-dataset-a-line JSON dump: where its line is, not its content.
 
-    The process that reads a dump for a batch only splits lines and reads ids; each
-    dataset's JSON is decoded where it is evaluated (a batch worker, a cluster task), so
-    a million-dataset campaign is not bound by one process decoding and re-encoding
-    every parameter set.  :meth:`parameters` gives what :func:`iter_dump` gives for
-    that dataset, or raises the error naming the file, line and column.
+    The process that reads a dump for a batch only splits lines and reads ids; a batch
+    task carries each dataset as its file, line number, byte offset and size (tens of
+    bytes, whatever its parameters' size), and the process that evaluates it reads and
+    decodes the line (:func:`read_dump_lines` reads a task's lines in one read).  So a
+    million-dataset campaign is bound neither by one process decoding every parameter
+    set nor by shipping them to workers or through a cluster's scheduler (a cluster's
+    workers need the dump on a shared file system, as they need dataset files).
+    :meth:`parameters` gives what :func:`iter_dump` gives for that dataset, or raises
+    the error naming the file, line and column.
     """
 
-    __slots__ = ("path", "line", "dataset_id", "text")
+    __slots__ = ("path", "line", "dataset_id", "offset", "size", "text")
 
-    def __init__(self, path: str, line: int, dataset_id: str, text: bytes) -> None:
-        self.path, self.line, self.dataset_id, self.text = path, line, dataset_id, text
+    def __init__(self, path: str, line: int, dataset_id: str, offset: int, size: int,
+                 text: bytes | None = None) -> None:
+        self.path, self.line, self.dataset_id = path, line, dataset_id
+        self.offset, self.size, self.text = offset, size, text
 
     def __reduce__(self):
-        return DumpLine, (self.path, self.line, self.dataset_id, self.text)
+        # the text stays behind: the evaluating process reads it (read_dump_lines)
+        return DumpLine, (self.path, self.line, self.dataset_id, self.offset, self.size)
+
+    def _key(self) -> tuple:
+        return self.path, self.line, self.dataset_id, self.offset, self.size
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is DumpLine and (self.path, self.line, self.dataset_id, self.text) == \
-            (other.path, other.line, other.dataset_id, other.text)
+        return type(other) is DumpLine and self._key() == other._key()
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"DumpLine({self.path!r}, line {self.line}, {self.dataset_id!r})"
+
+    def read(self) -> bytes:
+        """The line's bytes (read from the file unless :func:`read_dump_lines` did already).
+
+        Raises
+        ------
+        DumpError
+            The file cannot be read there, or has changed (the line is cut short).
+        """
+        if self.text is None:
+            read_dump_lines([self])
+        return self.text  # type: ignore[return-value]
 
     def parameters(self) -> dict:
         """The dataset's parameters, exactly as stored.
@@ -490,7 +512,7 @@ class DumpLine:
         """
         where = f"{self.path}:{self.line}"
         try:
-            text = self.text.decode("utf-8").rstrip("\r\n")  # a column counts within the line
+            text = self.read().decode("utf-8").rstrip("\r\n")  # a column counts within the line
         except UnicodeDecodeError as exc:
             raise DumpError(f"{where}: byte {exc.start} of the line: not UTF-8 text") from None
         try:
@@ -531,8 +553,10 @@ def iter_dump_lines(path) -> Iterator[tuple[str, DumpLine]] | None:
 
 def _dump_lines(name: str) -> Iterator[tuple[str, DumpLine]]:
     _, raw = _open(name)
+    offset = 0
     with raw:
         for number, line in enumerate(raw, 1):
+            at, offset = offset, offset + len(line)
             end = line.find(b'"', 2) if line.startswith(b'{"') else -1
             if end > 0 and b"\\" not in line[2:end]:
                 dataset_id = line[2:end].decode("utf-8", "surrogateescape")
@@ -540,7 +564,46 @@ def _dump_lines(name: str) -> Iterator[tuple[str, DumpLine]]:
                 continue
             else:
                 dataset_id = _line_id(name, number, line)
-            yield dataset_id, DumpLine(name, number, dataset_id, line)
+            yield dataset_id, DumpLine(name, number, dataset_id, at, len(line))
+
+
+#: the most bytes read at once for a task's dump lines (a span of lines, or one line)
+_SPAN_BYTES = 1 << 24
+
+
+def read_dump_lines(lines: Iterable[object]) -> None:
+    """Read the text of the :class:`DumpLine` among ``lines`` that have none, each run of
+    lines of one file in one read (a task's lines are consecutive in its dump).
+
+    A line that cannot be read keeps no text; its :meth:`DumpLine.parameters` then raises
+    the error (the file and the problem), for that dataset alone.
+    """
+    pending = [line for line in lines if type(line) is DumpLine and line.text is None]
+    i = 0
+    while i < len(pending):
+        first = pending[i]
+        j = i + 1
+        while (j < len(pending) and pending[j].path == first.path and pending[j].offset >= pending[j - 1].offset
+               and pending[j].offset + pending[j].size - first.offset <= _SPAN_BYTES):
+            j += 1
+        run, i = pending[i:j], j
+        start, stop = first.offset, max(line.offset + line.size for line in run)
+        try:
+            with open(first.path, "rb") as raw:
+                raw.seek(start)
+                block = raw.read(stop - start)
+        except OSError as exc:
+            if len(run) == 1:
+                raise DumpError(f"{first.path}:{first.line}: {exc.strerror or exc}") from None
+            continue  # each line will try alone and name its own problem
+        for line in run:
+            text = block[line.offset - start:line.offset - start + line.size]
+            if len(text) != line.size:
+                if len(run) == 1:
+                    raise DumpError(f"{line.path}:{line.line}: the dump is shorter than when it was read "
+                                    "(changed during the batch?)")
+                continue
+            line.text = text
 
 
 def _line_id(name: str, number: int, line: bytes) -> str:

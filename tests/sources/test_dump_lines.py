@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crds_async.sources import DumpLine, iter_dump, iter_dump_lines
+from crds_async.sources import DumpLine, iter_dump, iter_dump_lines, read_dump_lines
 from crds_async.sources.dumps import DatasetParametersError, DumpError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -81,9 +81,12 @@ def test_a_broken_line_is_that_datasets_error(tmp_path):
 def test_a_dump_line_travels_to_a_worker_undecoded(tmp_path):
     dump = _write(tmp_path / "d.json", LINES[:1])
     (dataset_id, line), = iter_dump_lines(dump)
-    copy = pickle.loads(pickle.dumps(line))
-    assert copy == line and copy.text == LINES[0].encode() + b"\n"
-    assert copy.parameters() == {"INSTRUME": "ACS", "DETECTOR": "WFC", "N": 1.5}
+    blob = pickle.dumps(line)
+    assert len(blob) < len(str(dump)) + 80 and b"DETECTOR" not in blob  # where the line is, not what it holds
+    copy = pickle.loads(blob)
+    assert copy == line and copy.text is None
+    assert copy.parameters() == {"INSTRUME": "ACS", "DETECTOR": "WFC", "N": 1.5}  # read where it is used
+    assert copy.text == LINES[0].encode() + b"\n"
 
 
 def test_bestrefs_reports_a_bad_line_and_answers_the_rest(tmp_path):
@@ -118,3 +121,25 @@ def test_a_bad_dataset_read_by_the_streaming_parser_is_one_clean_line(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith(f"ERROR: {dump}")]
     assert errors == [f"ERROR: {dump}:2:9: dataset 'B:B': no parameters, the dump holds the text "
                       "'no parameters here'"], proc.stderr
+
+
+def test_a_tasks_lines_are_read_at_once_and_a_changed_dump_is_each_lines_error(tmp_path):
+    dump = _write(tmp_path / "d.json", [json.dumps({f"D{i:03d}:D{i:03d}": {"INSTRUME": "ACS", "I": str(i)}})
+                                        for i in range(20)])
+    lines = [pickle.loads(pickle.dumps(line)) for _, line in iter_dump_lines(dump)]
+    read_dump_lines(lines[5:15])
+    assert [line.text is not None for line in lines] == [False] * 5 + [True] * 10 + [False] * 5
+    assert [line.parameters()["I"] for line in lines] == [str(i) for i in range(20)]
+    # the dump cut short after the batch read its ids: the lost lines are their datasets' errors
+    others = [pickle.loads(pickle.dumps(line)) for line in lines]
+    with open(dump, "r+b") as raw:
+        raw.truncate(others[10].offset + 5)
+    read_dump_lines(others)
+    assert others[9].parameters()["I"] == "9"
+    with pytest.raises(DumpError, match=rf"^{dump}:11: the dump is shorter"):
+        others[10].parameters()
+    # rewritten with other datasets at the same places: the id no longer matches
+    dump.write_bytes(b"".join(line.text.replace(b"D0", b"X0") for line in lines))
+    moved = pickle.loads(pickle.dumps(lines[3]))
+    with pytest.raises(DumpError, match=rf"^{dump}:4: expected one dataset, 'D003:D003', on the line"):
+        moved.parameters()
