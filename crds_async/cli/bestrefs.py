@@ -216,6 +216,11 @@ def run(args: argparse.Namespace) -> int:
     show_progress = not args.quiet and sys.stderr.isatty()
     with bestrefs_running.batch_runner(args) as running:
         driver = _Driver(args, spec, fmt, new_ctx, show_progress)
+        if remote and (args.skip_types or getattr(args, "diffs_only", False)):
+            from ..engine.remote import server_bad_files
+
+            # narrowed answers are judged again (_screen): by the server's bad references
+            driver.bad_files = server_bad_files(cfg, observatory)
         counts = asyncio.run(driver.drive(inputs.items(), open_sink, running, inputs.total))
     if not args.quiet:
         seconds = time.perf_counter() - started

@@ -33,7 +33,7 @@ from .batch import BatchSpec, _observed
 from .datasets import dataset_parameters
 from .results import AnswerProblems, DatasetResult, answers_json
 
-__all__ = ["DEFAULT_PAGE_SIZE", "IN_FLIGHT", "resolve_remote_context", "run_remote"]
+__all__ = ["DEFAULT_PAGE_SIZE", "IN_FLIGHT", "resolve_remote_context", "run_remote", "server_bad_files"]
 
 #: the reference's page size when a server does not announce ``max_headers_per_rpc``
 DEFAULT_PAGE_SIZE = 500
@@ -110,6 +110,31 @@ def resolve_remote_context(context: str, cfg: Config, observatory: str) -> str:
     if spec_obs is not None and spec_obs != observatory:
         raise ConfigError(f"context {context!r} is not a {observatory} context")
     return asyncio.run(_resolve(name, cfg, observatory, default_server_url(cfg, observatory)))
+
+
+def _bad_files_of(info: Mapping) -> frozenset[str]:
+    """The bad references of a server's configuration (as the reference's client reads them)."""
+    bad = info.get("bad_files_list") or ()
+    return frozenset(str(f) for f in bad) if isinstance(bad, list) else frozenset()
+
+
+async def _server_bad_files(cfg: Config, observatory: str, url: str) -> frozenset[str]:
+    async with CrdsClient(url, cfg) as client:
+        return _bad_files_of(await _server_info(client, observatory))
+
+
+def server_bad_files(cfg: Config, observatory: str, server_url: str | None = None) -> frozenset[str]:
+    """The references the server's configuration names scientifically invalid: what
+    :func:`run_remote` judges answers by, for a caller that narrows them afterwards.
+
+    Raises
+    ------
+    ConfigError
+        The server is another observatory's.
+    FetchError
+        The server cannot be reached (exit status 3).
+    """
+    return asyncio.run(_server_bad_files(cfg, observatory, server_url or default_server_url(cfg, observatory)))
 
 
 # ---------------------------------------------------------------- one page
@@ -242,8 +267,7 @@ async def run_remote(items: Iterable, spec: BatchSpec, *, in_flight: int = IN_FL
         info = await _server_info(client, spec.observatory)
         size = _page_size(info)
         # the bad references of the server's configuration (as the reference's client reads them)
-        bad = info.get("bad_files_list") or ()
-        problems = AnswerProblems(frozenset(str(f) for f in bad) if isinstance(bad, list) else frozenset())
+        problems = AnswerProblems(_bad_files_of(info))
         pages = _pages(items, size)
         window: deque[asyncio.Task] = deque()
         exhausted = False

@@ -294,3 +294,27 @@ def test_another_observatorys_server_is_refused(servers):
         run = ours(url, "-r", "--context", context, str(CORPUS / "jwst"))
         assert run.returncode == 2 and run.stdout == ""
         assert len(run.stderr.splitlines()) == 1 and "serves 'hst', not 'jwst'" in run.stderr, run.stderr
+
+
+def test_narrowed_remote_answers_keep_the_servers_bad_references(served, pages):
+    """-r with -k: the answers left are judged again by the server's bad references (the
+    batch has no local context to take them from)."""
+    server, url = served
+    files = sorted(str(p) for p in (CORPUS / "hst").glob("*.fits"))[:12]
+    run = ours(url, "-r", "--context", CONTEXTS["hst"], *files, "--format", "json", "-t", "darkfile")
+    assert run.stdout, run.stderr
+    first = json.loads(run.stdout)
+    bad = sorted({a["darkfile"] for a in first.values() if not a["darkfile"].startswith("NOT FOUND")})[:1]
+    assert bad, "the sample has a dark answered"
+    config = server.server_configs["hst"]
+    saved = config.get("bad_files_list")
+    config["bad_files_list"] = bad
+    try:
+        runs = [ours(url, "-r", "--context", CONTEXTS["hst"], *files, "-q", *extra)
+                for extra in ((), ("-k", "biasfile"))]
+    finally:
+        config["bad_files_list"] = saved
+    flagged = [[line for line in run.stderr.splitlines() if "designated scientifically invalid" in line]
+               for run in runs]
+    assert flagged[0] and flagged[0] == flagged[1], runs[1].stderr
+    assert all(run.returncode == 1 for run in runs)
