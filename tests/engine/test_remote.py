@@ -318,3 +318,18 @@ def test_narrowed_remote_answers_keep_the_servers_bad_references(served, pages):
                for run in runs]
     assert flagged[0] and flagged[0] == flagged[1], runs[1].stderr
     assert all(run.returncode == 1 for run in runs)
+
+
+def test_remote_answers_of_a_dump_are_the_local_ones(served, pages, tmp_path):
+    """-r --load-pickles: each dump line is read where the page is prepared, one read a page."""
+    _, url = served
+    files = sorted((CORPUS / "hst").glob("*.fits"))[:40]
+    dump = tmp_path / "sets.json"
+    dump.write_text("".join(json.dumps({f"{p.stem.upper()}:{p.stem.upper()}": dataset_parameters(p)}) + "\n"
+                            for p in files))
+    runs = [ours(url, *extra, "--context", CONTEXTS["hst"], "--load-pickles", str(dump), "--format", "json")
+            for extra in (("-r",), ())]
+    assert runs[0].stdout == runs[1].stdout and len(json.loads(runs[0].stdout)) > 30
+    assert _without_summary(runs[0].stderr) == _without_summary(runs[1].stderr)
+    assert runs[0].returncode == runs[1].returncode
+    assert sum(pages.pages) == len(files)  # the server answered them
