@@ -5,7 +5,8 @@ metadata) goes through :func:`atomic_output`: a hidden temp file in the
 target's own directory (so the final rename is atomic), flushed and fsynced,
 given the target's mode (or, for a new file, what the umask allows), then
 ``os.replace``\\ d over the target.  On any failure, including a cancellation,
-the temp file is removed.
+the temp file is removed; one left by a writer killed outright (``kill -9``) is
+removed by the next write of the same target on the same machine.
 
 Targets are checked first: a symlink is written through, as a shell redirection
 would (the link stays, its target gets the new content); a directory, device,
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import socket
 import stat
 from collections.abc import Iterator
 from typing import IO
@@ -62,6 +65,32 @@ def resolve_target(path: str | os.PathLike) -> str:
     return target
 
 
+#: this machine, as a temp file's name records its writer (a shared directory has several)
+_OWNER = re.sub(r"[^A-Za-z0-9.]+", "_", socket.gethostname() or "host")[:40]
+
+
+def _remove_orphans(directory: str, name: str) -> None:
+    """Remove the temp files of ``name`` that a writer on this machine left when it was killed
+    (``kill -9``: no ``finally`` ran).  A temp file names its host and process; one whose
+    process is gone is an orphan.  Other machines' temp files are never touched."""
+    prefix = f".{name}{PART_MARK}{_OWNER}-"
+    try:
+        names = [entry for entry in os.listdir(directory) if entry.startswith(prefix)]
+    except OSError:
+        return
+    for entry in names:
+        pid = entry[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, entry))
+        except OSError:
+            pass  # alive (another user's process): not ours to judge
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "wb", *, encoding: str | None = None,
                   newline: str | None = None, file_mode: int | None = None) -> Iterator[IO]:
@@ -86,7 +115,8 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb", *, encoding: str | 
             file_mode = stat.S_IMODE(os.stat(target).st_mode)
         except FileNotFoundError:
             file_mode = 0o666 & ~current_umask()
-    temp = os.path.join(directory, f".{name}{PART_MARK}{secrets.token_hex(4)}")
+    _remove_orphans(directory, name)
+    temp = os.path.join(directory, f".{name}{PART_MARK}{_OWNER}-{os.getpid()}-{secrets.token_hex(4)}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, mode, encoding=encoding, newline=newline) as out:

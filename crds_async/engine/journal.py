@@ -43,7 +43,8 @@ A dataset file's content is not part of the identity (only its path): a dataset 
 between the two runs keeps its journaled answers.  Chunks are journaled as the batch
 takes them in order: while it waits for input (a slow pipe), chunks that finished
 meanwhile (at most its window, twice the workers) are journaled when the input comes.  A
-``kill -9`` leaves the output's hidden temp file (``.<name>.part-...``) behind.  The caller removes the journal when
+``kill -9`` leaves the output's hidden temp file (``.<name>.part-...``) behind; the rerun's
+output removes it (:func:`crds_async.atomic.atomic_output`).  The caller removes the journal when
 the whole batch, outputs included, has finished (:meth:`Journal.remove`).
 """
 

@@ -94,11 +94,14 @@ def test_a_killed_run_resumed_writes_what_an_uninterrupted_run_writes(fmt, batch
     args = _args(fmt, out, journal)
     _killed_run(args, listing, journal)
     assert not out.exists()  # no half output (kill -9 leaves its hidden .part- temp file)
+    left = list(tmp_path.glob(f".out.{fmt}.part-*"))
     journaled = _records(journal)
 
     resumed = run_cli(*args, stdin=listing, env_extra={"CRDS_READONLY_CACHE": "1"})
     assert resumed.returncode == whole.returncode, resumed.stderr[-2000:]
     assert out.read_bytes() == (tmp_path / f"whole.{fmt}").read_bytes()
+    assert left and not any(path.exists() for path in left)  # the killed run's temp file, removed
+    assert not list(tmp_path.glob(".*.part-*"))
     replayed, evaluated = map(int, SUMMARY.search(resumed.stderr).groups())
     assert replayed >= 32 + 64 and replayed + evaluated == count and journaled >= 2
     assert not journal.exists()
