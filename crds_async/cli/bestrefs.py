@@ -360,8 +360,7 @@ class _Driver:
         if result.answers is None:
             return None
         if self.args.old_context:
-            old = {**result.answers, **(result.old_answers or {})}
-            recorded = self.reports.add(result, old, old_checked=result.compared)
+            recorded = self.reports.add(result, old_overrides=result.old_answers or {}, old_checked=result.compared)
         elif self.from_source:
             try:
                 old = self._recorded(result)

@@ -83,23 +83,30 @@ class Reports:
         return self._normal.put(answer, normalized(answer, self.undefined_matter))
 
     def add(self, result: DatasetResult, old: Mapping[str, object] | None = None,
-            old_checked: Iterable[str] | None = None) -> Recorded:
+            old_checked: Iterable[str] | None = None, *,
+            old_overrides: Mapping[str, object] | None = None) -> Recorded:
         """Record one dataset's updates.  Its ``errors`` are the lines the reference adds
         beyond the new answers' failures: ``No match found`` errors with
         ``--undefined-differences-matter``, and the old answers' failures (of the types in
-        ``old_checked``, default all; ``old`` None: no comparison).
+        ``old_checked``, default all; ``old`` None: no comparison).  ``old_overrides``:
+        the old answers are the new ones but these (an old context's answers of the types
+        whose rules changed).
         """
         if result.answers is None:
             return Recorded([], False, False)
         instrument = (result.instrument or "").upper()
         checked = None if old_checked is None else tuple(old_checked)
+        olds = old if old_overrides is None else old_overrides
         # A campaign's datasets share few distinct answer sets: each is compared once.
         try:
-            key = (instrument, tuple(result.answers.items()), None if old is None else tuple(old.items()), checked)
+            key = (instrument, tuple(result.answers.items()), None if olds is None else tuple(olds.items()),
+                   old_overrides is not None, checked)
             found = self._compared.get(key)
         except TypeError:  # an unhashable answer (a list): no memo
             key, found = None, None
         if found is None:
+            if old_overrides is not None:
+                old = {**result.answers, **old_overrides}
             found = self._compare(instrument, result.answers, old, checked)
             if key is not None:
                 self._compared.put(key, found)

@@ -85,7 +85,20 @@ def _change(old: object, new: object) -> tuple[object, object] | None:
 
 def is_affected(result: DatasetResult, changes: dict) -> bool:
     """Affected, as the reference counts it: some update, and no failed type in the new answers."""
-    return bool(changes) and not any(map(is_error_answer, (result.answers or {}).values()))
+    if not changes:
+        return False
+    values = tuple((result.answers or {}).values())
+    try:
+        failed = _FAILED.get(values)
+    except TypeError:  # an unhashable answer: no memo
+        return not any(map(is_error_answer, values))
+    if failed is None:
+        failed = _FAILED.put(values, any(map(is_error_answer, values)))
+    return not failed
+
+
+#: a dataset's answers -> whether one of them failed (answer sets repeat across a campaign)
+_FAILED = BoundedMemo(1 << 14)
 
 
 def _version() -> str:
