@@ -226,6 +226,7 @@ def test_iterate_async_raises_the_failure_where_it_stands_and_stops_when_closed(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the reference's auto_datasets_since alone takes ~2 min on an idle core
 @needs_reference
 def test_auto_datasets_since_and_affected_instruments_are_the_references():
     code = (
