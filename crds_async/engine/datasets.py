@@ -78,6 +78,9 @@ def dataset_file_format(path: str | os.PathLike) -> str:
     return "ASDF" if os.fspath(path).lower().endswith(".asdf") else "FITS"
 
 
+_TEXT = frozenset((str,))
+
+
 def dataset_parameters(source, keep: Callable[[str], bool] | None = None) -> dict[str, object]:
     """The parameters ``crds bestrefs`` looks a dataset up with.
 
@@ -101,7 +104,10 @@ def dataset_parameters(source, keep: Callable[[str], bool] | None = None) -> dic
     elif isinstance(source, BaseException):
         raise source  # the dump could not give this dataset's parameters: its error
     if isinstance(source, Mapping):
-        raw = {str(k): v if isinstance(v, str) else str(v) for k, v in source.items()}
+        if type(source) is dict and set(map(type, source)) <= _TEXT and set(map(type, source.values())) <= _TEXT:
+            raw = source  # all text already (an archive's usual parameters): read, never changed, below
+        else:
+            raw = {str(k): v if isinstance(v, str) else str(v) for k, v in source.items()}
         file_format = "FITS"
     else:
         raw = read_header(source, keep)

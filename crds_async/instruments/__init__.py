@@ -78,10 +78,17 @@ PERSONAL_OBSERVATORIES = tuple(o for o in OBSERVATORIES if o != "tobs")
 
 def personality(observatory: str) -> ModuleType:
     """The personality module of ``observatory`` (``crds_async.instruments.hst`` etc.)."""
-    if observatory not in PERSONAL_OBSERVATORIES:
-        raise ValueError(f"unknown observatory {observatory!r}; "
-                         f"expected one of {', '.join(PERSONAL_OBSERVATORIES)}")
-    return importlib.import_module(f"crds_async.instruments.{observatory}")
+    found = _MODULES.get(observatory)
+    if found is None:
+        if observatory not in PERSONAL_OBSERVATORIES:
+            raise ValueError(f"unknown observatory {observatory!r}; "
+                             f"expected one of {', '.join(PERSONAL_OBSERVATORIES)}")
+        # asked for every dataset: a dict lookup, not import_module's machinery
+        found = _MODULES[observatory] = importlib.import_module(f"crds_async.instruments.{observatory}")
+    return found
+
+
+_MODULES: dict[str, ModuleType] = {}
 
 
 def dataset_header(raw: Mapping[str, str], file_format: str = "FITS") -> dict[str, str]:
