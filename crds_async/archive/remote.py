@@ -20,9 +20,10 @@ from ..config import Config
 from ..engine.inputs import Selection, iterate_async
 from ..errors import HeaderError, ServiceError
 from ..fetch.client import CrdsClient, default_server_url
+from ..sources.deferred import Deferred
 
 __all__ = ["DEFAULT_PAGE_SIZE", "page_size", "dataset_ids", "dataset_headers", "instrument_headers",
-           "ServerItems", "server_items", "matching_two_part_id"]
+           "ServerItems", "server_items", "matching_two_part_id", "ServedSource", "ServedDataset"]
 
 #: the reference's page size when a server does not announce ``max_headers_per_rpc``
 DEFAULT_PAGE_SIZE = 500
@@ -106,6 +107,74 @@ async def instrument_headers(client: CrdsClient, context: str, instruments: Iter
         yield item
 
 
+# ----------------------------------------------------------------------------- deferred parameters
+
+
+@dataclass(frozen=True)
+class ServedSource:
+    """A server's dataset parameters as a batch worker asks for them (picklable, shared by
+    the items of a batch)."""
+
+    url: str
+    context: str
+    per_page: int
+    cfg: Config
+
+
+class ServedDataset(Deferred):
+    """One dataset of a server's archive, its parameters asked for by the process that
+    evaluates it: a batch task carries ids, and its worker asks the server for them, a page
+    at a time (:meth:`prefetch`), so neither the batch's process nor a cluster's scheduler
+    carries a million parameter sets."""
+
+    __slots__ = ("source", "dataset_id", "found")
+
+    def __init__(self, source: ServedSource, dataset_id: str) -> None:
+        self.source, self.dataset_id, self.found = source, dataset_id, None
+
+    def __reduce__(self):
+        return ServedDataset, (self.source, self.dataset_id)
+
+    def __repr__(self) -> str:
+        return f"ServedDataset({self.source.url!r}, {self.dataset_id!r})"
+
+    def identity(self) -> bytes:
+        return f"{self.source.url}\0{self.source.context}\0{self.dataset_id}".encode("utf-8", "surrogateescape")
+
+    @classmethod
+    def prefetch(cls, group: list) -> None:
+        """Ask the server for the group's parameters, in pages, several in flight.
+
+        Raises
+        ------
+        FetchError
+            The server failed after its retries: the batch's failure, as when the batch's
+            own process pages the server.
+        """
+        by_source: dict[ServedSource, list[ServedDataset]] = {}
+        for dataset in group:
+            if dataset.found is None:
+                by_source.setdefault(dataset.source, []).append(dataset)
+        for source, datasets in by_source.items():
+            headers = asyncio.run(_fetch_headers(source, [d.dataset_id for d in datasets]))
+            for dataset in datasets:
+                dataset.found = headers.get(dataset.dataset_id, "NOT FOUND (the server answered nothing for it)")
+
+    def parameters(self) -> dict:
+        if self.found is None:
+            ServedDataset.prefetch([self])
+        value = self.found
+        if isinstance(value, str):
+            raise HeaderError(f"{self.dataset_id}: the server gave no parameters: {value}")
+        return value
+
+
+async def _fetch_headers(source: ServedSource, ids: list[str]) -> dict[str, dict | str]:
+    async with CrdsClient(source.url, source.cfg) as client:
+        return {key: value async for key, value in
+                dataset_headers(client, source.context, ids, per_page=source.per_page)}
+
+
 # ----------------------------------------------------------------------------- batch items
 
 
@@ -147,11 +216,13 @@ def _as_item(dataset_id: str, value: dict | str) -> tuple[str, object]:
 def server_items(cfg: Config, context: str, observatory: str, *, instruments: Sequence[str] | None = None,
                  datasets: Sequence[str] | None = None, selection: Selection = Selection(),
                  in_flight: int = 4, notify: Callable[[str], None] | None = None,
-                 server_url: str | None = None) -> ServerItems:
+                 server_url: str | None = None, deferred: bool = True) -> ServerItems:
     """The datasets of ``instruments`` (every id the server lists, since ``selection.since``),
     or the ``datasets`` ids, from the server at ``CRDS_SERVER_URL``, as batch items.
 
-    Pages are fetched ``in_flight`` at a time by a thread with its own event loop
+    With ``instruments``, no date cut-off and ``deferred``, an item's parameters are a
+    :class:`ServedDataset`: the process that evaluates it asks the server (a page per task).
+    Otherwise pages are fetched ``in_flight`` at a time by a thread with its own event loop
     (:func:`crds_async.engine.inputs.iterate_async`): memory holds a few pages however many
     datasets there are.  The id lists are fetched before this returns (a progress total).
     ``notify`` is told of command-line ids the server has no parameters for.
@@ -185,6 +256,14 @@ def server_items(cfg: Config, context: str, observatory: str, *, instruments: Se
             return await dataset_ids(client, context, instruments or (), since)
 
     ids = [i for i in asyncio.run(fetch_ids()) if selection.wanted(i)]
+    if since is None and deferred:
+        # the workers ask for the parameters themselves (nothing here needs them)
+        async def announced() -> int:
+            async with CrdsClient(url, cfg) as client:
+                return await page_size(client)
+
+        source = ServedSource(url, context, asyncio.run(announced()), cfg)
+        return ServerItems(len(ids), ((i, ServedDataset(source, i)) for i in ids))
 
     async def pages() -> AsyncIterator[tuple[str, object]]:
         async with CrdsClient(url, cfg) as client:

@@ -334,10 +334,11 @@ class _Driver:
     def _recorded(self, result) -> dict:
         """The best references recorded in a dataset (header keywords, or its dump's parameters)."""
         from ..instruments.jwst import DM_TO_FITS
-        from ..sources import DumpLine, recorded_bestrefs
+        from ..sources import recorded_bestrefs
+        from ..sources.deferred import Deferred
 
         params = self._parameters.pop(result.path, None)
-        if type(params) is DumpLine:
+        if isinstance(params, Deferred):
             params = params.parameters()
         if params is None:
             from ..headers import read_header

@@ -258,8 +258,13 @@ def _archive_inputs(args: argparse.Namespace, cfg: Config) -> Inputs:
         if instruments is not None and not instruments:
             rest, total = iter(()), 0
         else:
+            # the workers ask the server for the parameters, unless this process needs them:
+            # --save-pickle writes them, a comparison with recorded references reads them
+            from_source = not args.old_context and (args.compare_source_bestrefs or args.print_affected
+                                                    or args.print_affected_details)
             found = server_items(cfg, new, observatory, instruments=instruments, datasets=args.datasets,
-                                 selection=selection, notify=_notify)
+                                 selection=selection, notify=_notify,
+                                 deferred=saved is None and not from_source and not args.remote_bestrefs)
             rest, total = iter(found), found.total
             if saved is not None:
                 rest = _tap_all(rest, saved)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import os
 import threading
 import time
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from ..config import Config
 from ..errors import ConfigError, CrdsError, HeaderError
 from ..headers import read_header
-from ..sources.dumps import DumpLine, read_dump_lines
+from ..sources.deferred import Deferred, prefetch
 from ..tasks import run_all
 from .datasets import answer_dataset, screening_keep
 from .discover import DATASET_SUFFIXES, discover  # noqa: F401 - part of the batch API
@@ -83,7 +82,7 @@ def batch_observatory(context: str | None, cfg: Config, leading: Sequence) -> st
     for item in leading if observatory is None else ():
         name, source = item if type(item) is tuple else (item, item)
         try:
-            if type(source) is DumpLine:
+            if isinstance(source, Deferred):
                 source = source.parameters()
             instrument = header_instrument(source if type(item) is tuple else read_header(source))
         except Exception as exc:  # noqa: BLE001 - the batch will report this dataset itself
@@ -172,8 +171,9 @@ def evaluate_paths(items: Sequence, spec: BatchSpec) -> list[DatasetResult]:
         problems = AnswerProblems(evaluator.context.bad_files)
     except CrdsError:
         evaluator = problems = None  # each dataset reports the failure itself
-    with contextlib.suppress(CrdsError):  # a line that cannot be read is its dataset's error
-        read_dump_lines([item[1] for item in items if type(item) is tuple])  # a dump's lines: one read
+    # e.g. a dump's lines in one read; a source that cannot be read is its dataset's error,
+    # a server that fails after its retries the batch's (FetchError)
+    prefetch(item[1] for item in items if type(item) is tuple)
     return [_evaluate_one(item, spec, evaluator, problems) for item in items]
 
 

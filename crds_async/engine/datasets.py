@@ -23,7 +23,7 @@ from ..instruments import bestrefs_parameters, dataset_header
 from ..instruments.jwst_types import SCREENING_KEYWORDS, applicable_reftypes
 from ..rules.conditioning import condition_header
 from ..rules.evaluate import Evaluator
-from ..sources.dumps import DumpLine
+from ..sources.deferred import Deferred
 from .registry import get_evaluator
 
 __all__ = ["DatasetAnswers", "SCREENINGS", "screened_types", "screening_keep", "dataset_file_format", "dataset_parameters", "answer_dataset", "answer_names",
@@ -86,11 +86,11 @@ def dataset_parameters(source, keep: Callable[[str], bool] | None = None) -> dic
 
     Parameters
     ----------
-    source : path, mapping, DumpLine or exception
+    source : path, mapping, Deferred or exception
         A dataset file (its header read, ``keep`` limiting the keywords read), or its
         keywords (values as text: an archive's parameters are strings, numbers or None),
-        or a dump's undecoded line of them; an exception (a dump's error for this
-        dataset) is raised.
+        or where to get them (:class:`~crds_async.sources.deferred.Deferred`: a dump's
+        line, a server's page); an exception (the source's error for this dataset) is raised.
 
     Raises
     ------
@@ -99,8 +99,8 @@ def dataset_parameters(source, keep: Callable[[str], bool] | None = None) -> dic
     UnknownInstrumentError
         No keyword names an instrument.
     """
-    if type(source) is DumpLine:
-        source = source.parameters()  # decoded here, in the process that evaluates it
+    if isinstance(source, Deferred):
+        source = source.parameters()  # fetched here, in the process that evaluates it
     elif isinstance(source, BaseException):
         raise source  # the dump could not give this dataset's parameters: its error
     if isinstance(source, Mapping):

@@ -58,7 +58,7 @@ from collections.abc import Iterator, Sequence
 
 from ..atomic import atomic_write
 from ..errors import ConfigError
-from ..sources.dumps import DumpLine
+from ..sources.deferred import Deferred
 from .results import DatasetResult
 
 __all__ = ["Journal", "run_identity", "item_key", "FORMAT", "VERSION"]
@@ -150,10 +150,8 @@ def item_key(item: object) -> bytes:
     here: like a dataset file's, its content is not part of the identity)."""
     if type(item) is tuple:
         name, parameters = item
-        if type(parameters) is DumpLine:  # not read in this process: its place is its identity
-            place = f"{parameters.path}\0{parameters.line}\0{parameters.offset}\0{parameters.size}"
-            return b"l\0" + str(name).encode("utf-8", "surrogateescape") + b"\0" + \
-                place.encode("utf-8", "surrogateescape")
+        if isinstance(parameters, Deferred):  # not fetched in this process: its place is its identity
+            return b"l\0" + str(name).encode("utf-8", "surrogateescape") + b"\0" + parameters.identity()
         text = json.dumps(parameters, sort_keys=True, default=repr, separators=(",", ":"))
         return b"d\0" + str(name).encode("utf-8", "surrogateescape") + b"\0" + \
             hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()

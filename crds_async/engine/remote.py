@@ -20,7 +20,6 @@ same error and problem lines, same observation dates.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -30,7 +29,7 @@ from ..errors import ConfigError, CrdsError, HeaderError, ServiceError
 from ..fetch.client import CrdsClient, default_server_url
 from ..instruments.jwst_types import applicable_reftypes
 from ..rules.contexts import is_context_spec, observatory_of_spec, resolve_context
-from ..sources.dumps import read_dump_lines
+from ..sources.deferred import prefetch
 from .batch import BatchSpec, _observed
 from .datasets import dataset_parameters
 from .results import AnswerProblems, DatasetResult, answers_json
@@ -182,8 +181,7 @@ def _prepare(item, spec: BatchSpec) -> _Pending:
 
 
 def _prepare_page(page: list, spec: BatchSpec) -> list[_Pending]:
-    with contextlib.suppress(CrdsError):  # a line that cannot be read is its dataset's error
-        read_dump_lines([item[1] for item in page if type(item) is tuple])  # a dump's lines: one read
+    prefetch(item[1] for item in page if type(item) is tuple)  # e.g. a dump's lines: one read
     return [_prepare(item, spec) for item in page]
 
 

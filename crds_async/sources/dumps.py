@@ -36,6 +36,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
 from ..errors import CrdsError, HeaderError
 from ..rules.conditioning import condition_value
+from .deferred import Deferred
 
 __all__ = [
     "DumpError",
@@ -452,7 +453,7 @@ def dump_ids(path, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
             yield dataset_id
 
 
-class DumpLine:
+class DumpLine(Deferred):
     """One dataset of a one-dataset-a-line JSON dump: where its line is, not its content.
 
     The process that reads a dump for a batch only splits lines and reads ids; a batch
@@ -487,6 +488,17 @@ class DumpLine:
 
     def __repr__(self) -> str:
         return f"DumpLine({self.path!r}, line {self.line}, {self.dataset_id!r})"
+
+    def identity(self) -> bytes:
+        # like a dataset file's, its content is not part of a journal's identity: its place is
+        return f"{self.path}\0{self.line}\0{self.offset}\0{self.size}".encode("utf-8", "surrogateescape")
+
+    @classmethod
+    def prefetch(cls, group: list) -> None:
+        try:
+            read_dump_lines(group)
+        except CrdsError:
+            pass  # a line that cannot be read is its dataset's error
 
     def read(self) -> bytes:
         """The line's bytes (read from the file unless :func:`read_dump_lines` did already).

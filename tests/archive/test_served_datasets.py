@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import os
+import pickle
 import subprocess
 from pathlib import Path
 
@@ -179,3 +180,31 @@ def test_required_parkeys_are_the_references(served):
             return await client.call("get_required_parkeys", NEW)
 
     assert asyncio.run(ours()) == json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_workers_ask_for_the_parameters_themselves(served, tmp_path, shared_cache):
+    """--instruments items carry ids (ServedDataset): the batch's evaluation asks the server
+    for a task's parameters, in pages, and answers as when this process paged them; a
+    server that fails after its retries fails the batch (not each dataset)."""
+    from crds_async.archive.remote import ServedDataset, server_items
+    from crds_async.engine.batch import BatchSpec, evaluate_paths
+
+    url, db, _sha = served
+    cfg = Config(cache_roots=(("CRDS_PATH", str(CACHE)),), readonly_cache=True, mode="local",
+                 retry_count=1, retry_delay_seconds=0)
+    deferred = list(server_items(cfg, NEW, "hst", instruments=["acs", "cos"], server_url=url))
+    eager = list(server_items(cfg, NEW, "hst", instruments=["acs", "cos"], server_url=url, deferred=False))
+    assert [i for i, _ in deferred] == [i for i, _ in eager] and len(deferred) == 121
+    assert all(type(source) is ServedDataset for _, source in deferred)
+    blob = pickle.dumps(deferred)
+    assert b"DETECTOR" not in blob  # ids, not parameters
+    spec = BatchSpec(cfg=cfg, context=NEW, observatory="hst")
+    from_workers = evaluate_paths(pickle.loads(blob), spec)
+    assert [(r.path, r.answers, r.error) for r in from_workers] == \
+        [(r.path, r.answers, r.error) for r in evaluate_paths(eager, spec)]
+    # the server goes away after the ids were listed: the task fails with a network error
+    cache = make_served_cache(tmp_path / "cache", shared_cache)
+    with server_process(cache, "--datasets", str(db)) as gone:
+        items = list(server_items(cfg, NEW, "hst", instruments=["cos"], server_url=gone))
+    with pytest.raises(FetchError):
+        evaluate_paths(pickle.loads(pickle.dumps(items[:5])), spec)
