@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from ..memo import BoundedMemo
 from ..rules.model import NOT_FOUND_NA, Context
 from .batch import BatchSpec
@@ -54,6 +56,27 @@ def changes_of(result: DatasetResult) -> dict[str, tuple[object, object]]:
     """
     if result.answers is None or result.old_answers is None:
         return {}
+    compared = result.compared
+    # A campaign's datasets share few distinct (old, new) answer sets: each is compared once.
+    getter = _GETTERS.get(compared)
+    if getter is None:
+        getter = _GETTERS.put(compared, operator.itemgetter(*compared) if compared else (lambda _: ()))
+    try:
+        key = (compared, getter(result.old_answers), getter(result.answers))
+        found = _SETS.get(key)
+    except (KeyError, TypeError):  # a type one context omits, or an unhashable answer: no memo
+        return _changes(result)
+    if found is None:
+        found = _SETS.put(key, _changes(result))
+    return dict(found)
+
+
+#: compared types -> the getter of their answers; answer sets -> their changes (bounded)
+_GETTERS = BoundedMemo(1 << 10)
+_SETS = BoundedMemo(1 << 14)
+
+
+def _changes(result: DatasetResult) -> dict[str, tuple[object, object]]:
     out = {}
     olds, news = result.old_answers, result.answers
     for reftype in result.compared:
