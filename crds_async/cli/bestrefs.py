@@ -251,7 +251,8 @@ class _Driver:
                               or args.print_affected_details)
         self.from_source = self.comparing and not args.old_context
         self.reports = Reports(undefined_matter=args.undefined_differences_matter, skip_types=self.skip,
-                               keep_updates=bool(args.print_new_references or args.print_affected_details))
+                               keep_updates=bool(args.print_new_references or args.print_affected_details),
+                               lower_names=bestrefs_inputs.names_are_ids(args))
         self.bad_files = new_ctx.bad_files if new_ctx is not None else frozenset()
         self.reftypes_of = ({i: tuple(sorted(m.reftypes)) for i, m in new_ctx.instruments.items()}
                             if new_ctx is not None else {})

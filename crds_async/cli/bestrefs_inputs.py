@@ -149,6 +149,11 @@ def _notify(line: str) -> None:
     print(f"crds-batch bestrefs: {line}", file=sys.stderr)
 
 
+def names_are_ids(args) -> bool:
+    """The batch's datasets are archive ids (dumps, the server's datasets), not file paths."""
+    return bool(args.load_pickles or _server_modes(args))
+
+
 def open_inputs(args: argparse.Namespace, cfg: Config) -> Inputs:
     """The items of the batch the switches name (files discovered lazily, archive datasets
     streamed in id order)."""

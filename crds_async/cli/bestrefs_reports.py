@@ -11,8 +11,9 @@ keeps the same two and prints them as the reference does, after the batch:
 ``--print-new-references`` (stdout), ``--print-update-counts`` (stderr),
 ``--print-affected`` and ``--print-affected-details`` (stdout).
 
-Dataset names are printed as given (the reference lower-cases the whole line, paths
-included; for a path with an upper-case letter that names another file).
+Archive dataset ids (dumps, the server's datasets) are printed lower-cased, as the reference
+prints every name.  File paths are printed as given: the reference lower-cases them too, which
+for a path with an upper-case letter names another file.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ class Reports:
     _MEMO_LIMIT = 1 << 16
 
     def __init__(self, *, undefined_matter: bool = False, skip_types: Iterable[str] = (),
-                 keep_updates: bool = True) -> None:
+                 keep_updates: bool = True, lower_names: bool = False) -> None:
         self.undefined_matter = undefined_matter
+        #: print names lower-cased (archive ids, as the reference prints them; not file paths)
+        self.shown = str.lower if lower_names else str
         self.skip = frozenset(t.lower() for t in skip_types)
         self.keep_updates = keep_updates
         #: dataset -> [(INSTRUMENT, type, old or None, new)], with keep_updates
@@ -154,16 +157,16 @@ class Reports:
 
     def affected(self) -> list[str]:
         """Products with an update and no failed new answer (first ``:`` part of the name), sorted."""
-        return sorted(self._products, key=str.lower)
+        return sorted(map(self.shown, self._products), key=str.lower)
 
     # ------------------------------------------------------------------ printing
 
     def new_references_lines(self) -> list[str]:
-        return [f"{name} " + " ".join(str(v).lower() for v in update)
+        return [f"{self.shown(name)} " + " ".join(str(v).lower() for v in update)
                 for name in sorted(self.updates, key=str.lower) for update in self.updates[name]]
 
     def affected_details_lines(self) -> list[str]:
-        return [f"{name} {ups[0][0].lower()} {' '.join(sorted(u[1] for u in ups))}"
+        return [f"{self.shown(name)} {ups[0][0].lower()} {' '.join(sorted(u[1] for u in ups))}"
                 for name, ups in sorted(self.updates.items(), key=lambda kv: kv[0].lower()) if ups]
 
     def update_counts_text(self) -> str:

@@ -53,3 +53,19 @@ def test_reports_without_kept_updates_print_the_same_affected_and_counts():
     assert printed[0] == printed[1]
     assert printed[0][0].split() == [f"P{i:02d}" for i in range(50) if i % 3]
     assert lean.updates == {} and len(kept.updates) == len(printed[0][0].split())
+
+
+def test_archive_ids_are_printed_lower_case_and_paths_as_given():
+    """The reference prints every name lower-cased: archive ids alike, but a path with an
+    upper-case letter would then name another file, so paths are printed as given."""
+    args = argparse.Namespace(print_affected=True, print_new_references=True, print_affected_details=True)
+    printed = []
+    for lower, name in ((True, "Q0A1:Q0A1"), (False, "/Data/X_raw.fits")):
+        reports = Reports(lower_names=lower)
+        reports.add(_result(name, {"darkfile": "new_drk.fits"}), {"darkfile": "old_drk.fits"})
+        out = io.StringIO()
+        reports.print_all(args, out, io.StringIO())
+        printed.append(out.getvalue().splitlines())
+    assert printed[0] == ["q0a1:q0a1 acs darkfile old_drk.fits new_drk.fits", "q0a1", "q0a1:q0a1 acs darkfile"]
+    assert printed[1] == ["/Data/X_raw.fits acs darkfile old_drk.fits new_drk.fits", "/Data/X_raw.fits",
+                          "/Data/X_raw.fits acs darkfile"]
