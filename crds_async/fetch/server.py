@@ -15,6 +15,7 @@ import fnmatch
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,12 @@ _CHUNK = 64 << 10
 _MAX_REQUEST_BYTES = 64 << 20
 _INFO_FIELDS = ("name", "observatory", "instrument", "filekind", "type", "size", "sha1sum", "state",
                 "rejected", "blacklisted")
+
+
+
+#: a context date: ``[<obs>-]YYYY-MM-DD[(T| )HH:MM:SS[.ffffff]]``
+_DATE_SPEC = re.compile(r"(?:(?P<obs>[a-z]+)-)?(?P<date>\d{4}-\d{2}-\d{2})(?:[T ](?P<time>\d{2}:\d{2}:\d{2})(?:\.\d+)?)?",
+                        re.IGNORECASE)
 
 
 class RawJson(str):
@@ -94,6 +101,7 @@ class CrdsServer:
             "get_server_info": self.get_server_info,
             "get_default_context": self.get_default_context,
             "get_context_history": self.get_context_history,
+            "get_context_by_date": self.get_context_by_date,
             "get_mapping_names": self.get_mapping_names,
             "get_reference_names": self.get_reference_names,
             "get_file_info_map": self.get_file_info_map,
@@ -190,6 +198,23 @@ class CrdsServer:
 
     async def get_context_history(self, observatory: object = None) -> list:
         return list(self.server_configs[self._obs(observatory)].get("context_history") or [])
+
+    async def get_context_by_date(self, spec: object, observatory: object = None) -> str:
+        """The context in use at a date (``hst-2019-01-01T00:00:00``, ``2019-01-01``): the
+        newest of the served configuration's ``context_history`` delivered by then."""
+        obs = self._obs(observatory)
+        if not isinstance(spec, str):
+            raise RpcError(f"context date {spec!r} is not a string")
+        match = _DATE_SPEC.fullmatch(spec.strip())
+        if match is None or (match.group("obs") and match.group("obs").lower() != obs):
+            raise RpcError(f"{spec!r} is not a {obs} context date (<obs>-YYYY-MM-DD[THH:MM:SS])")
+        when = f"{match.group('date')} {match.group('time') or '00:00:00'}"
+        history = self.server_configs[obs].get("context_history") or []
+        delivered = [(str(row[0]), str(row[1])) for row in history
+                     if isinstance(row, (list, tuple)) and len(row) >= 2 and str(row[0]) <= when]
+        if not delivered:
+            raise RpcError(f"no {obs} context was in use at {when}")
+        return max(delivered)[1]
 
     async def get_mapping_names(self, context: object) -> list[str]:
         obs, pmap = self._context(context)

@@ -244,6 +244,12 @@ def test_contexts_resolved_by_the_server(served):
     assert resolve_remote_context("hst-operational", cfg, "hst") == latest
     assert resolve_remote_context("latest", cfg, "hst") == latest
     assert resolve_remote_context("hst_0729.pmap", cfg, "hst") == "hst_0729.pmap"
+    # a date: the newest context of the server's history delivered by then
+    # (hst_0728 on 2019-09-04 14:37:48, hst_0729 on 2019-09-09 16:09:51)
+    assert resolve_remote_context("hst-2019-09-05T00:00:00", cfg, "hst") == "hst_0728.pmap"
+    assert resolve_remote_context("hst-2019-09-09T16:09:51", cfg, "hst") == "hst_0729.pmap"
+    with pytest.raises(FetchError, match="no hst context was in use"):
+        resolve_remote_context("hst-1990-01-01T00:00:00", cfg, "hst")
     # a .pmap name needs no server
     offline = cfg.replace(server_url=f"http://127.0.0.1:{_closed_port()}")
     assert resolve_remote_context("hst_0700.pmap", offline, "hst") == "hst_0700.pmap"
