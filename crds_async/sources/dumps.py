@@ -416,7 +416,7 @@ def count_datasets(path, *, chunk_chars: int = CHUNK_CHARS) -> int:
 def dump_ids(path, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
     """The dataset ids of a dump, in file order (an id stored twice comes twice).
 
-    A JSON-lines dump written one dataset a line (``--save-pickle``) is read line by line
+    A JSON-lines dump written one dataset a line (``--save-pickle``) is read in blocks
     and only each line's id is decoded (about a microsecond a dataset); other dumps are
     parsed as :func:`iter_dump` parses them.
 
@@ -430,22 +430,16 @@ def dump_ids(path, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
     yielded = 0
     with raw:
         if _sniff(name, raw) == "json" and _one_dataset_per_line(raw):
-            ids: list[str] = []
-            for line in raw:
-                if not line.startswith(b'{"'):
-                    if line.strip():
+            for _base, block in _blocks(raw):
+                found = _SIMPLE_LINE.findall(block)
+                if len(found) != _lines_in(block):  # a blank line, an escaped id: line by line
+                    found = _block_ids(block)
+                    if found is None:
                         break
-                    continue
-                end = line.find(b'"', 2)
-                if end < 0 or b"\\" in line[2:end]:
-                    break
-                ids.append(line[2:end].decode("utf-8", "surrogateescape"))
-                if len(ids) >= 4096:
-                    yield from ids
-                    yielded += len(ids)
-                    ids.clear()
-            else:
+                ids = [i.decode("utf-8", "surrogateescape") for i in found]
                 yield from ids
+                yielded += len(ids)
+            else:
                 return
     # not the simple layout after all: parse it (ids already given are not repeated)
     for index, (dataset_id, _value) in enumerate(iter_dump(name, chunk_chars=chunk_chars)):
@@ -565,18 +559,78 @@ def iter_dump_lines(path) -> Iterator[tuple[str, DumpLine]] | None:
 
 def _dump_lines(name: str) -> Iterator[tuple[str, DumpLine]]:
     _, raw = _open(name)
-    offset = 0
+    number = 0  # lines before the block
     with raw:
-        for number, line in enumerate(raw, 1):
-            at, offset = offset, offset + len(line)
-            end = line.find(b'"', 2) if line.startswith(b'{"') else -1
-            if end > 0 and b"\\" not in line[2:end]:
-                dataset_id = line[2:end].decode("utf-8", "surrogateescape")
-            elif not line.strip():
-                continue
+        for base, block in _blocks(raw):
+            lines = _lines_in(block)
+            matches = list(_SIMPLE_LINE.finditer(block))
+            if len(matches) == lines:  # the usual block: every line a plain id, found at C speed
+                for index, match in enumerate(matches, number + 1):
+                    dataset_id = match.group(1).decode("utf-8", "surrogateescape")
+                    start = match.start()
+                    yield dataset_id, DumpLine(name, index, dataset_id, base + start, match.end() - start)
             else:
-                dataset_id = _line_id(name, number, line)
-            yield dataset_id, DumpLine(name, number, dataset_id, at, len(line))
+                yield from _block_lines(name, base, number, block)
+            number += lines
+
+
+def _block_lines(name: str, base: int, number: int, block: bytes) -> Iterator[tuple[str, DumpLine]]:
+    """The datasets of a block line by line (blank lines, ids with escapes)."""
+    offset = 0
+    for number, line in enumerate(block.splitlines(keepends=True), number + 1):
+        at, offset = offset, offset + len(line)
+        end = line.find(b'"', 2) if line.startswith(b'{"') else -1
+        if end > 0 and b"\\" not in line[2:end]:
+            dataset_id = line[2:end].decode("utf-8", "surrogateescape")
+        elif not line.strip():
+            continue
+        else:
+            dataset_id = _line_id(name, number, line)
+        yield dataset_id, DumpLine(name, number, dataset_id, base + at, len(line))
+
+
+#: a line that starts with a plain quoted id (no escape), through its newline
+_SIMPLE_LINE = re.compile(rb'^\{"([^"\\\n]*)"[^\n]*(?:\n|\Z)', re.MULTILINE)
+#: bytes read at a time when lines are listed
+_BLOCK_BYTES = 1 << 20
+
+
+def _blocks(raw) -> Iterator[tuple[int, bytes]]:
+    """``(offset, block)``: the file in blocks of whole lines (the last may lack its newline)."""
+    base, rest = 0, b""
+    while True:
+        data = raw.read(_BLOCK_BYTES)
+        if not data:
+            if rest:
+                yield base, rest
+            return
+        data = rest + data if rest else data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            rest = data
+            continue
+        yield base, data[:cut]
+        base += cut
+        rest = data[cut:]
+
+
+def _lines_in(block: bytes) -> int:
+    return block.count(b"\n") + (not block.endswith(b"\n"))
+
+
+def _block_ids(block: bytes) -> list[bytes] | None:
+    """The ids of a block's lines (blank lines skipped); None when a line has no plain id."""
+    ids = []
+    for line in block.splitlines():
+        if not line.startswith(b'{"'):
+            if line.strip():
+                return None
+            continue
+        end = line.find(b'"', 2)
+        if end < 0 or b"\\" in line[2:end]:
+            return None
+        ids.append(line[2:end])
+    return ids
 
 
 #: the most bytes read at once for a task's dump lines (a span of lines, or one line)
