@@ -19,22 +19,15 @@ from dataclasses import dataclass
 from ..config import Config
 from ..engine.inputs import Selection, iterate_async
 from ..errors import HeaderError, ServiceError
-from ..fetch.client import CrdsClient, default_server_url
+from ..fetch.client import DEFAULT_PAGE_SIZE, CrdsClient, announced_page_size, default_server_url
 from ..sources.deferred import Deferred
 
 __all__ = ["DEFAULT_PAGE_SIZE", "page_size", "dataset_ids", "dataset_headers", "instrument_headers",
            "ServerItems", "server_items", "matching_two_part_id", "ServedSource", "ServedDataset"]
 
-#: the reference's page size when a server does not announce ``max_headers_per_rpc``
-DEFAULT_PAGE_SIZE = 500
-
-
 async def page_size(client: CrdsClient) -> int:
     """The server's ``max_headers_per_rpc`` (``DEFAULT_PAGE_SIZE`` when it names none)."""
-    value = (await client.get_server_info()).get("max_headers_per_rpc", DEFAULT_PAGE_SIZE)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ServiceError(f"{client.server_url}: max_headers_per_rpc {value!r} is not a positive integer")
-    return value
+    return announced_page_size(await client.get_server_info(), client.server_url)
 
 
 def _since_of(since: str | Mapping[str, str] | None, instrument: str) -> str | None:

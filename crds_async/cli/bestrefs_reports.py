@@ -58,7 +58,7 @@ class Reports:
     and the update counts are kept as they come.
     """
 
-    #: distinct answers a batch normalizes (reference names repeat across datasets)
+    #: distinct answer sets a batch compares (a campaign's datasets share few)
     _MEMO_LIMIT = 1 << 16
 
     def __init__(self, *, undefined_matter: bool = False, skip_types: Iterable[str] = (),
@@ -73,17 +73,7 @@ class Reports:
         #: INSTRUMENT -> type -> datasets updated
         self.counts: dict[str, dict[str, int]] = {}
         self._products: set[str] = set()
-        self._normal: BoundedMemo = BoundedMemo(self._MEMO_LIMIT)    # answer -> (ok, NAME)
         self._compared: BoundedMemo = BoundedMemo(self._MEMO_LIMIT)  # answer sets -> what they record
-
-    def _normalized(self, answer: object) -> tuple[bool, str]:
-        try:
-            return self._normal[answer]
-        except KeyError:
-            pass
-        except TypeError:  # a list: not a memo key
-            return normalized(answer, self.undefined_matter)
-        return self._normal.put(answer, normalized(answer, self.undefined_matter))
 
     def add(self, result: DatasetResult, old: Mapping[str, object] | None = None,
             old_checked: Iterable[str] | None = None, *,
@@ -127,7 +117,9 @@ class Reports:
     def _compare(self, instrument: str, new_answers: Mapping[str, object], old: Mapping[str, object] | None,
                  checked: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple, bool]:
         """(error lines without the dataset's name, updates, killed) of one set of answers."""
-        norm = self._normalized
+        def norm(answer: object) -> tuple[bool, str]:
+            return normalized(answer, self.undefined_matter)
+
         tails: list[str] = []
         updates = []
         killed = False

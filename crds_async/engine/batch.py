@@ -35,7 +35,8 @@ from .journal import Journal, run_identity
 from .registry import get_evaluator
 from .results import AnswerProblems, DatasetResult, answers_json
 
-__all__ = ["DATASET_SUFFIXES", "BatchSpec", "discover", "batch_observatory", "run_batch", "evaluate_paths"]
+__all__ = ["DATASET_SUFFIXES", "BatchSpec", "discover", "batch_observatory", "run_batch", "evaluate_paths",
+           "dataset_error"]
 #: Datasets per worker task: small at first, so that a short batch still uses every core
 #: and results start at once, then doubling up to the largest, because each task costs
 #: the process pool about half a millisecond of hand-offs (measured: 48-file tasks made a
@@ -117,6 +118,17 @@ def _observed(parameters) -> str | None:
     return None
 
 
+def dataset_error(name: str, exc: Exception) -> str:
+    """The one error line of a dataset that could not be read or evaluated: a header's
+    error names its file already; another CRDS error gets the dataset's name; anything
+    else (a bug, an odd input) says what it was."""
+    if isinstance(exc, HeaderError):
+        return str(exc)
+    if isinstance(exc, CrdsError):
+        return f"{name}: {exc}"
+    return f"{name}: unexpected {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
 def _evaluate_one(item, spec: BatchSpec, evaluator, problems: AnswerProblems | None) -> DatasetResult:
     """One dataset's result; whatever goes wrong with it is its error, never the batch's."""
     if type(item) is tuple:  # (dataset id, its parameters): an archive's or a dump's dataset
@@ -145,14 +157,8 @@ def _evaluate_one(item, spec: BatchSpec, evaluator, problems: AnswerProblems | N
             if result.compared:
                 old = _evaluator(spec, spec.old_context)
                 result.old_answers = old.evaluate(found.parameters, result.compared)
-    except HeaderError as exc:
-        result.error = str(exc)
-        return result
-    except CrdsError as exc:
-        result.error = f"{name}: {exc}"
-        return result
     except Exception as exc:  # noqa: BLE001 - a bug or an odd input: this dataset's error, one line
-        result.error = f"{name}: unexpected {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        result.error = dataset_error(name, exc)
         return result
     if problems is not None:
         result.problems = problems(name, result.answers)

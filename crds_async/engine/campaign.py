@@ -83,20 +83,10 @@ def _changes(result: DatasetResult) -> dict[str, tuple[object, object]]:
         old, new = olds.get(reftype, "UNDEFINED"), news.get(reftype, "UNDEFINED")
         if old == new:  # most compared types keep their answer: no need to fold the forms
             continue
-        try:
-            change = _CHANGES[old, new]
-        except KeyError:
-            change = _CHANGES.put((old, new), _change(old, new))
-        except TypeError:  # an unhashable answer: no memo
-            change = _change(old, new)
+        change = _change(old, new)
         if change is not None:
             out[reftype] = change
     return out
-
-
-#: (old, new) answer pair -> its update or None: a pure function of the two answers, and a
-#: campaign's million datasets share few distinct pairs (process-wide, bounded)
-_CHANGES = BoundedMemo(1 << 16)
 
 
 def _change(old: object, new: object) -> tuple[object, object] | None:

@@ -25,32 +25,21 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 
 from ..config import Config
-from ..errors import ConfigError, CrdsError, HeaderError, ServiceError
-from ..fetch.client import CrdsClient, default_server_url
+from ..errors import ConfigError, ServiceError
+from ..fetch.client import DEFAULT_PAGE_SIZE, CrdsClient, announced_page_size, default_server_url
 from ..instruments.jwst_types import applicable_reftypes
 from ..rules.contexts import is_context_spec, observatory_of_spec, resolve_context
 from ..sources.deferred import prefetch
-from .batch import BatchSpec, _observed
+from .batch import BatchSpec, _chunks, _observed, dataset_error
 from .datasets import dataset_parameters
 from .results import AnswerProblems, DatasetResult, answers_json
 
 __all__ = ["DEFAULT_PAGE_SIZE", "IN_FLIGHT", "resolve_remote_context", "run_remote", "server_bad_files"]
 
-#: the reference's page size when a server does not announce ``max_headers_per_rpc``
-DEFAULT_PAGE_SIZE = 500
 #: pages read, sent or answered at a time
 IN_FLIGHT = 4
 #: header keywords never sent: no rule reads them, and they are most of a long header's text
 _UNSENT = frozenset({"COMMENT", "HISTORY", ""})
-
-
-def _page_size(info: Mapping) -> int:
-    value = info.get("max_headers_per_rpc", DEFAULT_PAGE_SIZE)
-    if value is None:
-        return DEFAULT_PAGE_SIZE
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ServiceError(f"max_headers_per_rpc {value!r} from the server is not a positive integer")
-    return value
 
 
 def _pmap_answer(value: object, asked: str, method: str) -> str:
@@ -159,22 +148,14 @@ def _prepare(item, spec: BatchSpec) -> _Pending:
         name = source = os.fspath(item)
     result = DatasetResult(name)
     try:
-        if isinstance(source, BaseException):  # the source could not give this dataset's parameters
-            raise source
-        parameters = dataset_parameters(source)
+        parameters = dataset_parameters(source)  # a source's own error (an exception) is raised
         reftypes = spec.reftypes
         if reftypes is None and spec.screen_types and spec.observatory == "jwst":
             screened = applicable_reftypes(parameters)
             reftypes = None if screened is None else tuple(sorted(screened))
         result.observed = _observed(parameters)
-    except HeaderError as exc:
-        result.error = str(exc)
-        return _Pending(result)
-    except CrdsError as exc:
-        result.error = f"{name}: {exc}"
-        return _Pending(result)
     except Exception as exc:  # noqa: BLE001 - an odd input: this dataset's error, one line
-        result.error = f"{name}: unexpected {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        result.error = dataset_error(name, exc)
         return _Pending(result)
     header = {key: value for key, value in parameters.items() if key not in _UNSENT}
     return _Pending(result, header, reftypes)
@@ -226,17 +207,6 @@ async def _answer_page(client: CrdsClient, page: list, spec: BatchSpec, problems
 # ---------------------------------------------------------------- the batch
 
 
-def _pages(items: Iterable, size: int):
-    page: list = []
-    for item in items:
-        page.append(item)
-        if len(page) >= size:
-            yield page
-            page = []
-    if page:
-        yield page
-
-
 async def run_remote(items: Iterable, spec: BatchSpec, *, in_flight: int = IN_FLIGHT,
                      server_url: str | None = None) -> AsyncIterator[DatasetResult]:
     """Best references of every dataset in ``items`` from the server; results in input order.
@@ -267,10 +237,12 @@ async def run_remote(items: Iterable, spec: BatchSpec, *, in_flight: int = IN_FL
     context = os.path.basename(spec.context)
     async with CrdsClient(url, spec.cfg) as client:
         info = await _server_info(client, spec.observatory)
-        size = _page_size(info)
+        # a null announces none here (this path has always taken it so), as an absent one does
+        size = (DEFAULT_PAGE_SIZE if info.get("max_headers_per_rpc") is None
+                else announced_page_size(info, client.server_url))
         # the bad references of the server's configuration (as the reference's client reads them)
         problems = AnswerProblems(_bad_files_of(info))
-        pages = _pages(items, size)
+        pages = _chunks(items, size, size)
         window: deque[asyncio.Task] = deque()
         exhausted = False
 

@@ -27,7 +27,26 @@ from ..errors import FetchError, FetchTimeout, ServiceError, UnsafeNameError
 from .names import check_name
 from .network_errors import NETWORK_ERRORS, network_error
 
-__all__ = ["CrdsClient", "crds_encode", "crds_decode", "default_server_url", "MAX_REPLY_BYTES"]
+__all__ = ["CrdsClient", "crds_encode", "crds_decode", "default_server_url", "MAX_REPLY_BYTES",
+           "DEFAULT_PAGE_SIZE", "announced_page_size"]
+
+#: the reference's page size when a server does not announce ``max_headers_per_rpc``
+DEFAULT_PAGE_SIZE = 500
+
+
+def announced_page_size(info: Mapping, server_url: str) -> int:
+    """The ``max_headers_per_rpc`` of a server's configuration (``DEFAULT_PAGE_SIZE`` when it
+    names none).
+
+    Raises
+    ------
+    ServiceError
+        The server names one that is not a positive integer.
+    """
+    value = info.get("max_headers_per_rpc", DEFAULT_PAGE_SIZE)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ServiceError(f"{server_url}: max_headers_per_rpc {value!r} is not a positive integer")
+    return value
 
 #: Largest JSON-RPC reply (and decoded payload) accepted from a server.
 MAX_REPLY_BYTES = 256 << 20

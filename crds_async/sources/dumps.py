@@ -579,14 +579,20 @@ def _block_lines(name: str, base: int, number: int, block: bytes) -> Iterator[tu
     offset = 0
     for number, line in enumerate(block.splitlines(keepends=True), number + 1):
         at, offset = offset, offset + len(line)
-        end = line.find(b'"', 2) if line.startswith(b'{"') else -1
-        if end > 0 and b"\\" not in line[2:end]:
-            dataset_id = line[2:end].decode("utf-8", "surrogateescape")
+        plain = _plain_id(line)
+        if plain is not None:
+            dataset_id = plain.decode("utf-8", "surrogateescape")
         elif not line.strip():
             continue
         else:
             dataset_id = _line_id(name, number, line)
         yield dataset_id, DumpLine(name, number, dataset_id, base + at, len(line))
+
+
+def _plain_id(line: bytes) -> bytes | None:
+    """The id of a line that starts with a plain quoted one (no escape), else None."""
+    end = line.find(b'"', 2) if line.startswith(b'{"') else -1
+    return line[2:end] if end > 0 and b"\\" not in line[2:end] else None
 
 
 #: a line that starts with a plain quoted id (no escape), through its newline
@@ -622,14 +628,11 @@ def _block_ids(block: bytes) -> list[bytes] | None:
     """The ids of a block's lines (blank lines skipped); None when a line has no plain id."""
     ids = []
     for line in block.splitlines():
-        if not line.startswith(b'{"'):
-            if line.strip():
-                return None
-            continue
-        end = line.find(b'"', 2)
-        if end < 0 or b"\\" in line[2:end]:
+        plain = _plain_id(line)
+        if plain is not None:
+            ids.append(plain)
+        elif line.strip():
             return None
-        ids.append(line[2:end])
     return ids
 
 
