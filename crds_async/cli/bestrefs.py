@@ -175,12 +175,8 @@ def run(args: argparse.Namespace) -> int:
     context = context or f"{observatory}-operational"
     remote = args.remote_bestrefs
     if remote:
-        try:
-            from ..engine.remote import resolve_remote_context
-        except ImportError:
-            print("crds-batch bestrefs: error: -r/--remote-bestrefs is not available yet in this version",
-                  file=sys.stderr)
-            return 2
+        from ..engine.remote import resolve_remote_context
+
         new_ctx = None
         new_name = resolve_remote_context(context, cfg, observatory)
         old_ctx = old_name = changed = None
@@ -247,9 +243,7 @@ class _Driver:
         self.progress = None
         self.stdout_lost = False
         self.skip = frozenset(t.lower() for t in args.skip_types)
-        self.comparing = bool(args.old_context or args.compare_source_bestrefs or args.print_affected
-                              or args.print_affected_details)
-        self.from_source = self.comparing and not args.old_context
+        self.from_source = bestrefs_inputs.compares_with_recorded(args)
         self.reports = Reports(undefined_matter=args.undefined_differences_matter, skip_types=self.skip,
                                keep_updates=bool(args.print_new_references or args.print_affected_details),
                                lower_names=bestrefs_inputs.names_are_ids(args))

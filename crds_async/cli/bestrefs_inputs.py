@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from ..config import Config
 
-__all__ = ["add_arguments", "check_arguments", "open_inputs", "Inputs", "PROBES"]
+__all__ = ["add_arguments", "check_arguments", "open_inputs", "Inputs", "PROBES", "names_are_ids",
+           "compares_with_recorded"]
 
 #: datasets read, at most, to find the observatory when nothing else names it
 PROBES = 8
@@ -154,10 +155,17 @@ def names_are_ids(args) -> bool:
     return bool(args.load_pickles or _server_modes(args))
 
 
+def compares_with_recorded(args) -> bool:
+    """The batch compares new answers with the datasets' recorded best references (no old
+    context: ``--compare-source-bestrefs``, or a report of affected datasets)."""
+    return not args.old_context and bool(args.compare_source_bestrefs or args.print_affected
+                                         or args.print_affected_details)
+
+
 def open_inputs(args: argparse.Namespace, cfg: Config) -> Inputs:
     """The items of the batch the switches name (files discovered lazily, archive datasets
     streamed in id order)."""
-    if not (args.load_pickles or _server_modes(args)):
+    if not names_are_ids(args):
         from ..engine.batch import discover
 
         specs = list(args.paths) + list(args.files)
@@ -265,11 +273,10 @@ def _archive_inputs(args: argparse.Namespace, cfg: Config) -> Inputs:
         else:
             # the workers ask the server for the parameters, unless this process needs them:
             # --save-pickle writes them, a comparison with recorded references reads them
-            from_source = not args.old_context and (args.compare_source_bestrefs or args.print_affected
-                                                    or args.print_affected_details)
             found = server_items(cfg, new, observatory, instruments=instruments, datasets=args.datasets,
                                  selection=selection, notify=_notify,
-                                 deferred=saved is None and not from_source and not args.remote_bestrefs)
+                                 deferred=(saved is None and not compares_with_recorded(args)
+                                           and not args.remote_bestrefs))
             rest, total = iter(found), found.total
             if saved is not None:
                 rest = _tap_all(rest, saved)
