@@ -8,4 +8,6 @@ optional extra (``pip install crds_async[dask]``): it is imported only when a cl
 
 from __future__ import annotations
 
+from . import dask  # the module itself imports Dask only when a cluster is asked for
+
 __all__ = ["dask"]
