@@ -14,11 +14,18 @@ overhead at equal cores (``local:1`` against the single process; target <= 10 %)
 speed-up of ``local:2`` over ``local:1`` (target >= 1.7x), the scheduler's cost per task
 (round trips of empty tasks) and its share of a partition's time, the workers' peak RSS,
 and the machine's load average (the 2 cores are shared).  Results are consumed, counted
-and dropped, as the CLI's sinks consume them.  With ``--reference N`` it also times the
+and dropped, as the CLI's sinks consume them.
+
+``--workload campaign`` runs instead the campaign the issue is about, as ``crds-batch
+bestrefs --load-pickles DUMP --old-context hst_0600.pmap --new-context hst_0729.pmap
+--print-affected -q`` runs it (the command's own prepared batch, ``cli.bestrefs.prepare``),
+on the same three engines, clusters started before the clock: the workers account for
+each dataset and send back one sum per partition (``engine.batch.run_tallied``).  With ``--reference N`` it also times the
 reference's ``crds.getrecommendations`` on N of the same sets (in a subprocess) for the
 per-dataset ratio.
 
     .venv/bin/python benchmarks/bench_dask.py [--count 1000000] [--partition 4000] [--reference 300]
+        [--workload stream|campaign]
 """
 
 from __future__ import annotations
@@ -77,15 +84,34 @@ def timed(label: str, count: int, dump: Path, spec, workers: int, **running) -> 
     from crds_async.engine.inputs import dump_items
 
     start, cpu = time.perf_counter(), time.process_time()
-    done, errors = asyncio.run(consume(dump_items([dump]), spec, **running))
+    if spec == "campaign":
+        done, errors = campaign(dump, running)
+    else:
+        done, errors = asyncio.run(consume(dump_items([dump]), spec, **running))
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu  # this process's own share: listing, handing out, results
     assert done == count, (label, done, count)
     row = {"label": label, "seconds": seconds, "rate": count / seconds, "per_worker": count / seconds / workers,
            "errors": errors, "cpu": cpu}
     print(f"{label:>16}: {seconds:8.2f} s  {row['rate']:9.0f} datasets/s  {row['per_worker']:9.0f} /s per worker"
-          f"  ({errors} errors; this process {cpu:.1f} s CPU, {1e6 * cpu / count:.1f} us a dataset)", flush=True)
+          f"  ({errors} with errors; this process {cpu:.1f} s CPU, {1e6 * cpu / count:.1f} us a dataset)", flush=True)
     return row
+
+
+CAMPAIGN = ("--old-context", "hst_0600.pmap", "--new-context", CONTEXT, "--print-affected", "-q")
+
+
+def campaign(dump: Path, running: dict) -> tuple[int, int]:
+    """``crds-batch bestrefs --load-pickles DUMP`` + :data:`CAMPAIGN`, on ``running``'s engine
+    (its affected list to /dev/null); (datasets, datasets with errors)."""
+    from crds_async.cli import build_parser
+    from crds_async.cli.bestrefs import prepare
+
+    args = build_parser().parse_args(["bestrefs", "--load-pickles", str(dump), *CAMPAIGN])
+    driver, inputs, _ = prepare(args)
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        counts = asyncio.run(driver.drive(inputs.items(), dict(running), inputs.total))
+    return counts["files"], counts["errors"]
 
 
 def _noop(blob=None):
@@ -139,6 +165,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--partition", type=int, default=None, help="datasets per task (default: --dask's)")
+    parser.add_argument("--workload", choices=("stream", "campaign"), default="stream",
+                        help="stream: every result to this process; campaign: --print-affected, hst_0600 -> 0729")
     parser.add_argument("--reference", type=int, default=0, metavar="N",
                         help="also time the reference on N sets (0: not)")
     args = parser.parse_args()
@@ -150,12 +178,14 @@ def main() -> None:
     from crds_async.engine.registry import get_evaluator
 
     cfg = config_from_env()
-    spec = BatchSpec(cfg=cfg, context=CONTEXT, observatory="hst")
+    spec = BatchSpec(cfg=cfg, context=CONTEXT, observatory="hst") if args.workload == "stream" else "campaign"
     base = headers()
-    get_evaluator(CONTEXT, cfg, "hst")  # the single process loads it before its clock starts, as workers do
+    # the single process loads them before its clock starts, as workers do
+    for context in (CONTEXT, CAMPAIGN[1]) if args.workload == "campaign" else (CONTEXT,):
+        get_evaluator(context, cfg, "hst")
     partition = args.partition or PARTITION
     tasks = -(-args.count // partition)
-    print(f"{args.count:,} parameter sets ({len(base)} HST corpus headers under new ids), partitions of "
+    print(f"{args.workload}: {args.count:,} parameter sets ({len(base)} HST corpus headers under new ids), partitions of "
           f"{partition:,} (~{tasks:,} tasks), load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
           flush=True)
 
@@ -180,7 +210,8 @@ def clusters(args, dump: Path, spec, cfg, partition: int) -> list[dict]:
     rss: dict[int, float] = {}
     for workers in (1, 2):
         with dask_cluster(ClusterTarget(None, workers)) as batch:
-            preload(batch, CONTEXT, cfg, "hst")
+            for context in (CONTEXT, CAMPAIGN[1]) if spec == "campaign" else (CONTEXT,):
+                preload(batch, context, cfg, "hst")
             costs[workers] = task_cost(batch)
             rows.append(timed(f"--dask local:{workers}", args.count, dump, spec, workers,
                               **batch.batch_kwargs(partition)))

@@ -19,6 +19,7 @@ import gc
 import os
 import sys
 import time
+from typing import NamedTuple
 
 from . import bestrefs_inputs, bestrefs_output, bestrefs_running
 
@@ -145,13 +146,44 @@ def _output_format(args: argparse.Namespace) -> str:
     return "none" if reference_style else "table"
 
 
+class Prepared(NamedTuple):
+    """A batch ready to run: ``driver.drive(inputs.items(), running, inputs.total)``."""
+
+    driver: "_Driver"
+    inputs: object          # bestrefs_inputs.Inputs
+    context: str            # the new context's .pmap name
+
+
 def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    prepared = prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    driver, inputs, new_name = prepared
+    with bestrefs_running.batch_runner(args) as running:
+        counts = asyncio.run(driver.drive(inputs.items(), running, inputs.total))
+    if not args.quiet:
+        seconds = time.perf_counter() - started
+        updated = ""
+        if args.update_bestrefs:
+            updated = f", {counts['updated']} headers updated, {counts['held']} already held the answers"
+        print(f"crds-batch bestrefs: {counts['files']} files, {counts['datasets']} datasets, "
+              f"{counts['errors']} with errors, {counts['affected']} affected{updated}, {seconds:.2f} s "
+              f"(context {new_name})", file=sys.stderr)
+    if driver.stdout_lost:
+        print("crds-batch bestrefs: standard output was closed: the rest of the output was dropped; "
+              "the batch went on to its end", file=sys.stderr)
+    return 1 if counts["errors"] or driver.stdout_lost else 0
+
+
+def prepare(args: argparse.Namespace) -> Prepared | int:
+    """Everything before the batch runs: arguments checked, inputs opened, contexts loaded,
+    the driver made; or the exit status when there is nothing to run (a usage error: 2,
+    no datasets: 0).  ``benchmarks/bench_dask.py`` runs the prepared batch on its own clusters."""
     from ..config import config_from_env
     from ..engine.batch import BatchSpec, batch_observatory
     from ..engine.campaign import changed_types
-    from .bestrefs_output import open_sink
 
-    started = time.perf_counter()
     _expand_abbreviations(args)
     problem = (bestrefs_inputs.check_arguments(args) or bestrefs_output.check_arguments(args)
                or bestrefs_running.check_arguments(args) or _usage_problem(args))
@@ -210,26 +242,13 @@ def run(args: argparse.Namespace) -> int:
                      screen_types=not args.all_types)
 
     show_progress = not args.quiet and sys.stderr.isatty()
-    with bestrefs_running.batch_runner(args) as running:
-        driver = _Driver(args, spec, fmt, new_ctx, show_progress)
-        if remote and (args.skip_types or getattr(args, "diffs_only", False)):
-            from ..engine.remote import server_bad_files
+    driver = _Driver(args, spec, fmt, new_ctx, show_progress)
+    if remote and (args.skip_types or getattr(args, "diffs_only", False)):
+        from ..engine.remote import server_bad_files
 
-            # narrowed answers are judged again (_screen): by the server's bad references
-            driver.bad_files = server_bad_files(cfg, observatory)
-        counts = asyncio.run(driver.drive(inputs.items(), open_sink, running, inputs.total))
-    if not args.quiet:
-        seconds = time.perf_counter() - started
-        updated = ""
-        if args.update_bestrefs:
-            updated = f", {counts['updated']} headers updated, {counts['held']} already held the answers"
-        print(f"crds-batch bestrefs: {counts['files']} files, {counts['datasets']} datasets, "
-              f"{counts['errors']} with errors, {counts['affected']} affected{updated}, {seconds:.2f} s "
-              f"(context {new_name})", file=sys.stderr)
-    if driver.stdout_lost:
-        print("crds-batch bestrefs: standard output was closed: the rest of the output was dropped; "
-              "the batch went on to its end", file=sys.stderr)
-    return 1 if counts["errors"] or driver.stdout_lost else 0
+        # narrowed answers are judged again (_screen): by the server's bad references
+        driver.bad_files = server_bad_files(cfg, observatory)
+    return Prepared(driver, inputs, new_name)
 
 
 class _Driver:
@@ -369,9 +388,8 @@ class _Driver:
         result.problems.extend(recorded.errors)
         return recorded
 
-    async def drive(self, items, open_sink, running: dict, total: int | None) -> dict[str, int]:
+    async def drive(self, items, running: dict, total: int | None) -> dict[str, int]:
         from ..engine.batch import run_batch
-        from ..engine.campaign import is_affected
 
         args, spec, counts = self.args, self.spec, self.counts
         needed: set[str] = set()  # references the batch's answers name, for --sync-references
@@ -380,36 +398,33 @@ class _Driver:
 
             self.progress = tqdm(unit=" datasets", file=sys.stderr, desc="bestrefs", total=total)
         sink = bestrefs_output.open_sinks(self.fmt, args, spec)  # the format's sink, and --report's
+        batch = tallied = None
         if args.remote_bestrefs:
             from ..engine.remote import run_remote
 
             batch = run_remote(self._items(items), spec)
+        elif self.tallies_in_workers(running):
+            from ..engine.batch import run_tallied
+
+            tallied = run_tallied(items, spec, _ChunkTally(args, spec, self.fmt), **running)
         else:
             batch = run_batch(self._items(items), spec, **running)
         try:
-            async with contextlib.aclosing(batch) as results:
-                async for result in results:
-                    counts["files"] += 1
-                    if result.error is None:
-                        counts["datasets"] += 1
-                    self._screen(result)
-                    recorded = self._report(result)
-                    if result.failed:
-                        counts["errors"] += 1
-                        for line in ([result.error] if result.error else []) + result.problems:
-                            self.error(line)
-                    changes = self._guarded(sink.write, result) or {}
-                    if spec.old_context and is_affected(result, changes):
-                        counts["affected"] += 1
-                    elif self.from_source and recorded is not None and recorded.updated and not recorded.killed:
-                        counts["affected"] += 1
-                    if args.update_bestrefs and result.answers:
-                        self._update(result, recorded)
-                    if args.sync_references and result.answers:
-                        needed.update(a for a in result.answers.values()
-                                      if isinstance(a, str) and not a.startswith("NOT FOUND"))
-                    if self.progress is not None:
-                        self.progress.update(1)
+            if tallied is not None:
+                async with contextlib.aclosing(tallied) as chunks:
+                    async for size, tally in chunks:
+                        self._merge(tally)
+                        if self.progress is not None:
+                            self.progress.update(size)
+            else:
+                async with contextlib.aclosing(batch) as results:
+                    async for result in results:
+                        self.account(result, sink)
+                        if args.sync_references and result.answers:
+                            needed.update(a for a in result.answers.values()
+                                          if isinstance(a, str) and not a.startswith("NOT FOUND"))
+                        if self.progress is not None:
+                            self.progress.update(1)
             self._guarded(sink.close)
             self._guarded(self.reports.print_all, args)
             if args.sync_references and needed:
@@ -430,6 +445,47 @@ class _Driver:
                 self.progress.close()
         return counts
 
+    def account(self, result, sink) -> None:
+        """One dataset's result: screened, recorded for the reports, its errors printed, written
+        to ``sink``, counted, its header updated (``-u``)."""
+        from ..engine.campaign import is_affected
+
+        counts = self.counts
+        counts["files"] += 1
+        if result.error is None:
+            counts["datasets"] += 1
+        self._screen(result)
+        recorded = self._report(result)
+        if result.failed:
+            counts["errors"] += 1
+            for line in ([result.error] if result.error else []) + result.problems:
+                self.error(line)
+        changes = self._guarded(sink.write, result) or {}
+        if self.spec.old_context and is_affected(result, changes):
+            counts["affected"] += 1
+        elif self.from_source and recorded is not None and recorded.updated and not recorded.killed:
+            counts["affected"] += 1
+        if self.args.update_bestrefs and result.answers:
+            self._update(result, recorded)
+
+    def tallies_in_workers(self, running: dict) -> bool:
+        """Whether the workers can do :meth:`account` themselves, and send back sums
+        (:class:`_ChunkTally`): nothing is written per dataset (no output, report, update
+        or download), the recorded references are not needed (they are here), and no
+        journal keeps results."""
+        args = self.args
+        return (self.fmt == "none" and not args.output and getattr(args, "report", None) is None
+                and not args.update_bestrefs and not args.sync_references and not self.from_source
+                and not args.remote_bestrefs and running.get("journal") is None)
+
+    def _merge(self, tally: "_Tally") -> None:
+        """A chunk's :class:`_Tally`: its counts added, its lines printed, its report kept."""
+        for key, value in tally.counts.items():
+            self.counts[key] += value
+        for is_error, line in tally.lines:
+            (self.error if is_error else self.warning)(line)
+        self.reports.merge(tally.reports)
+
     def _update(self, result, recorded) -> None:
         from ..engine.campaign import update_dataset
 
@@ -442,3 +498,61 @@ class _Driver:
             self.error(f"{result.path}: header update failed: {exc}")
             return
         self.counts["updated" if wrote else "held"] += 1
+
+
+class _Tally(NamedTuple):
+    """What a worker's :meth:`_Driver.account` of one chunk adds up to."""
+
+    counts: dict[str, int]
+    lines: list[tuple[bool, str]]   # (an error, not a warning; the line), in input order
+    reports: object                 # Reports.take_part()
+
+
+#: the worker process's drivers, by the batch they serve (_ChunkTally.batch)
+_WORKER_DRIVERS: dict[str, "_Driver"] = {}
+
+
+class _ChunkTally:
+    """``tally(results)`` for :func:`~crds_async.engine.batch.run_tallied`: runs in a worker,
+    accounts for each result as the batch's own process would (:meth:`_Driver.account`, with
+    no output) and returns the chunk's :class:`_Tally`.  The worker keeps one driver per
+    batch, so that the memos of answer sets compared last chunk serve the next."""
+
+    def __init__(self, args, spec, fmt: str) -> None:
+        import uuid
+
+        self.args, self.spec, self.fmt = args, spec, fmt
+        self.batch = uuid.uuid4().hex
+
+    def __call__(self, results: list) -> _Tally:
+        driver = _WORKER_DRIVERS.get(self.batch)
+        if driver is None:
+            _WORKER_DRIVERS.clear()  # another batch's: done with
+            driver = _WORKER_DRIVERS[self.batch] = _CollectingDriver(self.args, self.spec, self.fmt)
+        sink = bestrefs_output.open_sink("none", None)
+        driver.counts = dict.fromkeys(driver.counts, 0)
+        driver.lines = []
+        for result in results:
+            driver.account(result, sink)
+        return _Tally(driver.counts, driver.lines, driver.reports.take_part())
+
+
+class _CollectingDriver(_Driver):
+    """A worker's driver: lines kept for the batch's process to print, in order."""
+
+    def __init__(self, args, spec, fmt: str) -> None:
+        from ..engine.registry import get_evaluator
+        from ..errors import CrdsError
+
+        try:
+            context = get_evaluator(spec.context, spec.cfg, spec.observatory).context
+        except CrdsError:
+            context = None  # every dataset reports the failure
+        super().__init__(args, spec, fmt, context, show_progress=False)
+        self.lines: list[tuple[bool, str]] = []
+
+    def error(self, line: str) -> None:
+        self.lines.append((True, line))
+
+    def warning(self, line: str) -> None:
+        self.lines.append((False, line))

@@ -114,6 +114,23 @@ class Reports:
                 self._products.add(result.path.split(":")[0])
         return Recorded([result.path + tail for tail in tails], bool(updates), killed)
 
+    def take_part(self) -> tuple:
+        """What was recorded since the last call, to :meth:`merge` elsewhere (a worker's
+        chunk), and forget it here; the memo of compared answer sets stays."""
+        part = (self.counts, self._products, self.updates)
+        self.counts, self._products, self.updates = {}, set(), {}
+        return part
+
+    def merge(self, part: tuple) -> None:
+        """Add another :class:`Reports`' :meth:`take_part` to this one's records."""
+        counts, products, updates = part
+        for instrument, per_type in counts.items():
+            mine = self.counts.setdefault(instrument, {})
+            for reftype, count in per_type.items():
+                mine[reftype] = mine.get(reftype, 0) + count
+        self._products |= products
+        self.updates.update(updates)
+
     def _compare(self, instrument: str, new_answers: Mapping[str, object], old: Mapping[str, object] | None,
                  checked: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple, bool]:
         """(error lines without the dataset's name, updates, killed) of one set of answers."""

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import functools
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -36,7 +38,7 @@ from .registry import get_evaluator
 from .results import AnswerProblems, DatasetResult, answers_json
 
 __all__ = ["DATASET_SUFFIXES", "BatchSpec", "discover", "batch_observatory", "run_batch", "evaluate_paths",
-           "dataset_error"]
+           "run_tallied", "evaluate_tallied", "dataset_error"]
 #: Datasets per worker task: small at first, so that a short batch still uses every core
 #: and results start at once, then doubling up to the largest, because each task costs
 #: the process pool about half a millisecond of hand-offs (measured: 48-file tasks made a
@@ -129,8 +131,13 @@ def dataset_error(name: str, exc: Exception) -> str:
     return f"{name}: unexpected {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def _evaluate_one(item, spec: BatchSpec, evaluator, problems: AnswerProblems | None) -> DatasetResult:
-    """One dataset's result; whatever goes wrong with it is its error, never the batch's."""
+def _evaluate_one(item, spec: BatchSpec, evaluator, problems: AnswerProblems | None,
+                  old_evaluator=None) -> DatasetResult:
+    """One dataset's result; whatever goes wrong with it is its error, never the batch's.
+
+    ``evaluator`` (``old_evaluator``): the context's (the old context's), loaded once per
+    task; None loads it here, so that a load's failure is this dataset's error.
+    """
     if type(item) is tuple:  # (dataset id, its parameters): an archive's or a dump's dataset
         name, source = item
     else:
@@ -152,10 +159,10 @@ def _evaluate_one(item, spec: BatchSpec, evaluator, problems: AnswerProblems | N
             # Only the types whose rules differ can change: the old context answers just those.
             changed = (spec.changed_types or {}).get(result.instrument, ())
             asked = found.reftypes
-            result.compared = tuple(t for t in changed if asked is None or t in asked)
+            result.compared = changed if asked is None else tuple(t for t in changed if t in asked)
             result.old_answers = {}
             if result.compared:
-                old = _evaluator(spec, spec.old_context)
+                old = old_evaluator or _evaluator(spec, spec.old_context)
                 result.old_answers = old.evaluate(found.parameters, result.compared)
     except Exception as exc:  # noqa: BLE001 - a bug or an odd input: this dataset's error, one line
         result.error = dataset_error(name, exc)
@@ -177,10 +184,16 @@ def evaluate_paths(items: Sequence, spec: BatchSpec) -> list[DatasetResult]:
         problems = AnswerProblems(evaluator.context.bad_files)
     except CrdsError:
         evaluator = problems = None  # each dataset reports the failure itself
+    old_evaluator = None
+    if spec.old_context:
+        try:
+            old_evaluator = _evaluator(spec, spec.old_context)
+        except CrdsError:
+            pass  # each dataset with a changed type reports the failure itself
     # e.g. a dump's lines in one read; a source that cannot be read is its dataset's error,
     # a server that fails after its retries the batch's (FetchError)
     prefetch(item[1] for item in items if type(item) is tuple)
-    return [_evaluate_one(item, spec, evaluator, problems) for item in items]
+    return [_evaluate_one(item, spec, evaluator, problems, old_evaluator) for item in items]
 
 
 def _chunks(items: Iterable, first: int = _FIRST_CHUNK, largest: int = _MAX_CHUNK) -> Iterator[list]:
@@ -211,8 +224,7 @@ def _exit_with_parent(parent: int) -> None:
 
 async def _record(journal, chunk: list, results: list) -> None:
     """Journal a finished chunk (file I/O and fsync: in a thread)."""
-    if journal is not None:
-        await asyncio.to_thread(journal.append, chunk, results)
+    await asyncio.to_thread(journal.append, chunk, results)
 
 
 async def _nothing() -> None:
@@ -249,18 +261,57 @@ async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
         checked), then each finished chunk is appended, durably, before its results are
         yielded.  The caller closes it, or removes it once the outputs are complete.
     """
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    loop = asyncio.get_running_loop()
     source = iter(items)
     if journal is not None:
         await asyncio.to_thread(journal.start, run_identity(spec))
         while (replayed := await asyncio.to_thread(journal.replay, source)) is not None:
             for result in replayed:
                 yield result
-    chunks = _chunks(source, first_chunk, max_chunk)
+    done = _run_chunks(_chunks(source, first_chunk, max_chunk), evaluate_paths, (spec,), jobs, executor,
+                       after=None if journal is None else functools.partial(_record, journal))
+    async with contextlib.aclosing(done) as finished:
+        async for _chunk, results in finished:
+            for result in results:
+                yield result
+
+
+def evaluate_tallied(items: Sequence, spec: BatchSpec, tally: Callable[[list[DatasetResult]], object]) -> object:
+    """A chunk's results summed up where they were evaluated: ``tally(evaluate_paths(...))``."""
+    return tally(evaluate_paths(items, spec))
+
+
+async def run_tallied(items: Iterable, spec: BatchSpec, tally: Callable[[list[DatasetResult]], object],
+                      jobs: int | None = None, executor: Executor | None = None, *,
+                      first_chunk: int = _FIRST_CHUNK, max_chunk: int = _MAX_CHUNK) -> AsyncIterator[tuple[int, object]]:
+    """:func:`run_batch` for a caller that needs each chunk's sum, not its results:
+    yields ``(datasets in the chunk, tally(chunk's results))`` in input order.
+
+    ``tally`` (picklable) runs where the chunk was evaluated.  A campaign that only
+    counts and lists (``--print-affected``) then never ships a dataset's answers to this
+    process, which would otherwise spend a third of a worker's time per dataset receiving
+    and bookkeeping them: on a cluster that one process, not the workers, bounds the
+    rate (measured: ``benchmarks/bench_dask.py``).  No journal: a journal keeps results.
+    """
+    done = _run_chunks(_chunks(iter(items), first_chunk, max_chunk), evaluate_tallied, (spec, tally), jobs, executor)
+    async with contextlib.aclosing(done) as finished:
+        async for chunk, summary in finished:
+            yield len(chunk), summary
+
+
+async def _run_chunks(chunks: Iterator[list], task: Callable, args: tuple, jobs: int | None,
+                      executor: Executor | None, *, after: Callable | None = None) -> AsyncIterator[tuple[list, object]]:
+    """``(chunk, task(chunk, *args))`` for each chunk, in order, with a bounded window of
+    chunks in flight on a pool (or, for one chunk or one job, in a thread of this process);
+    ``after(chunk, output)`` (a coroutine function) runs while the next chunks are read."""
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    loop = asyncio.get_running_loop()
 
     async def next_chunk() -> list | None:
         return await asyncio.to_thread(next, chunks, None)
+
+    async def finish(chunk: list, output) -> None:
+        if after is not None:
+            await after(chunk, output)
 
     first = await next_chunk()
     if first is None:
@@ -270,12 +321,11 @@ async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
         # small batch or one job: no process start-up cost
         chunk, ahead = first, second
         while chunk is not None:
-            results = await asyncio.to_thread(evaluate_paths, chunk, spec)
+            output = await asyncio.to_thread(task, chunk, *args)
             # journal this chunk while the input is read ahead
-            _, following = await run_all([_record(journal, chunk, results),
+            _, following = await run_all([finish(chunk, output),
                                           next_chunk() if ahead is not None else _nothing()])
-            for result in results:
-                yield result
+            yield chunk, output
             chunk, ahead = ahead, following
         return
 
@@ -287,7 +337,7 @@ async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
     exhausted = False
 
     def submit(chunk: list) -> None:
-        window.append((chunk, asyncio.wrap_future(pool.submit(evaluate_paths, chunk, spec), loop=loop)))
+        window.append((chunk, asyncio.wrap_future(pool.submit(task, chunk, *args), loop=loop)))
 
     async def top_up() -> None:
         nonlocal exhausted
@@ -304,11 +354,10 @@ async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
         await top_up()
         while window:
             chunk, pending = window.popleft()
-            results = await pending
+            output = await pending
             # the finished chunk is journaled while the window is refilled: one task group
-            await run_all([_record(journal, chunk, results), top_up()])
-            for result in results:
-                yield result
+            await run_all([finish(chunk, output), top_up()])
+            yield chunk, output
     finally:
         for _chunk, pending in window:
             pending.cancel()
