@@ -110,7 +110,7 @@ def campaign(dump: Path, running: dict) -> tuple[int, int]:
     args = build_parser().parse_args(["bestrefs", "--load-pickles", str(dump), *CAMPAIGN])
     driver, inputs, _ = prepare(args)
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        counts = asyncio.run(driver.drive(inputs.items(), dict(running), inputs.total))
+        counts = asyncio.run(driver.drive(inputs, dict(running)))
     return counts["files"], counts["errors"]
 
 

@@ -147,7 +147,7 @@ def _output_format(args: argparse.Namespace) -> str:
 
 
 class Prepared(NamedTuple):
-    """A batch ready to run: ``driver.drive(inputs.items(), running, inputs.total)``."""
+    """A batch ready to run: ``driver.drive(inputs, running)``."""
 
     driver: "_Driver"
     inputs: object          # bestrefs_inputs.Inputs
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         return prepared
     driver, inputs, new_name = prepared
     with bestrefs_running.batch_runner(args) as running:
-        counts = asyncio.run(driver.drive(inputs.items(), running, inputs.total))
+        counts = asyncio.run(driver.drive(inputs, running))
     if not args.quiet:
         seconds = time.perf_counter() - started
         updated = ""
@@ -388,10 +388,13 @@ class _Driver:
         result.problems.extend(recorded.errors)
         return recorded
 
-    async def drive(self, items, running: dict, total: int | None) -> dict[str, int]:
+    async def drive(self, inputs, running: dict) -> dict[str, int]:
+        """Run the batch of ``inputs`` (``bestrefs_inputs.Inputs``) on ``running``'s engine
+        (``run_batch`` keyword arguments); the counts of the summary line."""
         from ..engine.batch import run_batch
 
         args, spec, counts = self.args, self.spec, self.counts
+        items, total = inputs.items(), inputs.total
         needed: set[str] = set()  # references the batch's answers name, for --sync-references
         if self.show_progress:
             from tqdm import tqdm
@@ -406,7 +409,8 @@ class _Driver:
         elif self.tallies_in_workers(running):
             from ..engine.batch import run_tallied
 
-            tallied = run_tallied(items, spec, _ChunkTally(args, spec, self.fmt), **running)
+            # a dump's spans: the workers list the datasets (the leading ones are listed again)
+            tallied = run_tallied(items, spec, _ChunkTally(args, spec, self.fmt), spans=inputs.spans, **running)
         else:
             batch = run_batch(self._items(items), spec, **running)
         try:
@@ -441,6 +445,8 @@ class _Driver:
             sink.abort()
             raise
         finally:
+            if tallied is not None and inputs.spans is not None:
+                inputs.close()  # its items were never taken
             if self.progress is not None:
                 self.progress.close()
         return counts

@@ -48,6 +48,15 @@ class Inputs:
     finish: Callable[[], None] | None = None
     #: called when the batch stops before the end
     abort: Callable[[], None] | None = None
+    #: the same datasets as spans of one dump, for workers that list them themselves
+    #: (``DumpItems.spans``); None when only :meth:`items` gives them
+    spans: list | None = None
+
+    def close(self) -> None:
+        """Done with the inputs without (all of) :meth:`items`: files closed."""
+        close = getattr(self.rest, "close", None)
+        if close is not None:
+            close()
 
     def items(self) -> Iterable:
         try:
@@ -264,7 +273,7 @@ def _archive_inputs(args: argparse.Namespace, cfg: Config) -> Inputs:
         items = dump_items(args.load_pickles, selection, saved=saved,
                            on_skipped=lambda exc: _notify(f"skipping bad dataset: {exc}"))
         rest: Iterator = iter(items)
-        total, described = items.total, " ".join(args.load_pickles)
+        total, described, spans = items.total, " ".join(args.load_pickles), items.spans
     else:
         from ..archive.remote import server_items
 
@@ -285,7 +294,7 @@ def _archive_inputs(args: argparse.Namespace, cfg: Config) -> Inputs:
     finish = abort = None
     if writer is not None:
         finish, abort = writer.close, writer.abort
-    inputs = Inputs([], rest, described, total, finish, abort)
+    inputs = Inputs([], rest, described, total, finish, abort, spans if args.load_pickles else None)
     try:
         inputs.leading = list(itertools.islice(rest, PROBES))
     except BaseException:

@@ -30,6 +30,7 @@ from ..config import Config
 from ..errors import ConfigError, CrdsError, HeaderError
 from ..headers import read_header
 from ..sources.deferred import Deferred, prefetch
+from ..sources.dump_spans import DumpSpan, expand_spans
 from ..tasks import run_all
 from .datasets import answer_dataset, screening_keep
 from .discover import DATASET_SUFFIXES, discover  # noqa: F401 - part of the batch API
@@ -276,13 +277,15 @@ async def run_batch(items: Iterable, spec: BatchSpec, jobs: int | None = None,
 
 
 def evaluate_tallied(items: Sequence, spec: BatchSpec, tally: Callable[[list[DatasetResult]], object]) -> object:
-    """A chunk's results summed up where they were evaluated: ``tally(evaluate_paths(...))``."""
-    return tally(evaluate_paths(items, spec))
+    """A chunk's results summed up where they were evaluated: ``tally(evaluate_paths(...))``;
+    a dump's span among ``items`` is listed here (:meth:`~crds_async.sources.dump_spans.DumpSpan.datasets`)."""
+    return tally(evaluate_paths(expand_spans(items), spec))
 
 
 async def run_tallied(items: Iterable, spec: BatchSpec, tally: Callable[[list[DatasetResult]], object],
                       jobs: int | None = None, executor: Executor | None = None, *,
-                      first_chunk: int = _FIRST_CHUNK, max_chunk: int = _MAX_CHUNK) -> AsyncIterator[tuple[int, object]]:
+                      first_chunk: int = _FIRST_CHUNK, max_chunk: int = _MAX_CHUNK,
+                      spans: Sequence[DumpSpan] | None = None) -> AsyncIterator[tuple[int, object]]:
     """:func:`run_batch` for a caller that needs each chunk's sum, not its results:
     yields ``(datasets in the chunk, tally(chunk's results))`` in input order.
 
@@ -291,11 +294,33 @@ async def run_tallied(items: Iterable, spec: BatchSpec, tally: Callable[[list[Da
     process, which would otherwise spend a third of a worker's time per dataset receiving
     and bookkeeping them: on a cluster that one process, not the workers, bounds the
     rate (measured: ``benchmarks/bench_dask.py``).  No journal: a journal keeps results.
+
+    ``spans``: the datasets as a dump's spans (``DumpItems.spans``), listed by the workers;
+    ``items`` are then not read.
     """
-    done = _run_chunks(_chunks(iter(items), first_chunk, max_chunk), evaluate_tallied, (spec, tally), jobs, executor)
+    if spans is not None:
+        chunks = _span_chunks(spans, first_chunk, max_chunk)
+    else:
+        chunks = _chunks(iter(items), first_chunk, max_chunk)
+    done = _run_chunks(chunks, evaluate_tallied, (spec, tally), jobs, executor)
     async with contextlib.aclosing(done) as finished:
         async for chunk, summary in finished:
-            yield len(chunk), summary
+            yield sum(item.count if type(item) is DumpSpan else 1 for item in chunk), summary
+
+
+def _span_chunks(spans: Iterable[DumpSpan], first: int, largest: int) -> Iterator[list[DumpSpan]]:
+    """Runs of consecutive spans of about ``first`` datasets, then twice as many each time up
+    to ``largest`` (a span is never cut)."""
+    size, chunk, held = first, [], 0
+    for span in spans:
+        chunk.append(span)
+        held += span.count
+        if held >= size:
+            yield chunk
+            chunk, held = [], 0
+            size = min(2 * size, largest)
+    if chunk:
+        yield chunk
 
 
 async def _run_chunks(chunks: Iterator[list], task: Callable, args: tuple, jobs: int | None,

@@ -35,6 +35,7 @@ from ..errors import CrdsError, HeaderError
 from ..instruments import header_instrument
 from ..rules.conditioning import condition_value
 from ..rules.timestamps import format_date, parse_date
+from ..sources.dump_spans import survey_dump
 from ..sources.dumps import DatasetParametersError, DumpError, dump_ids, iter_dump, iter_dump_lines
 
 __all__ = [
@@ -274,6 +275,9 @@ class DumpItems:
     total: int | None
     _items: Iterator[tuple[str, object]]
     _spill: _Spill | None = None
+    #: the same datasets as spans of the dump, for a batch whose workers list them
+    #: (:mod:`crds_async.sources.dump_spans`); None when the batch must list them itself
+    spans: list | None = None
 
     def __iter__(self) -> Iterator[tuple[str, object]]:
         try:
@@ -319,8 +323,14 @@ def dump_items(paths: Sequence, selection: Selection = Selection(), *,
         A dump cannot be read (before any item is produced).
     """
     names = tuple(os.fspath(p) for p in paths)
-    spill = None
-    if len(names) == 1:
+    spill = spans = None
+    survey = None
+    if len(names) == 1 and selection.takes_all and saved is None:
+        survey = survey_dump(names[0])  # one pass at C speed, and the dump cut into spans
+    if survey is not None:
+        ordered, total = survey.ordered, survey.total
+        spans = survey.spans if survey.ordered else None
+    elif len(names) == 1:
         ordered, total = _dump_order_total(names[0], selection)
     else:
         ordered, total = False, None
@@ -342,7 +352,7 @@ def dump_items(paths: Sequence, selection: Selection = Selection(), *,
         loaded = _only_in_order(sorted(selection.only_ids), loaded, ", ".join(names))
     if saved is not None:
         loaded = _tap(loaded, saved)
-    return DumpItems(names, selection, total, selection.filter(loaded), spill)
+    return DumpItems(names, selection, total, selection.filter(loaded), spill, spans)
 
 
 def _still_ordered(items: Iterable[tuple[str, object]], name: str) -> Iterator[tuple[str, object]]:

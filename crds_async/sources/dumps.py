@@ -562,19 +562,36 @@ def _dump_lines(name: str) -> Iterator[tuple[str, DumpLine]]:
     number = 0  # lines before the block
     with raw:
         for base, block in _blocks(raw):
-            lines = _lines_in(block)
-            matches = list(_SIMPLE_LINE.finditer(block))
-            if len(matches) == lines:  # the usual block: every line a plain id, found at C speed
-                for index, match in enumerate(matches, number + 1):
-                    dataset_id = match.group(1).decode("utf-8", "surrogateescape")
-                    start = match.start()
-                    yield dataset_id, DumpLine(name, index, dataset_id, base + start, match.end() - start)
-            else:
-                yield from _block_lines(name, base, number, block)
-            number += lines
+            yield from block_datasets(name, base, number, block)
+            number += _lines_in(block)
 
 
-def _block_lines(name: str, base: int, number: int, block: bytes) -> Iterator[tuple[str, DumpLine]]:
+def block_datasets(name: str, base: int, number: int, block: bytes, *,
+                   with_text: bool = False) -> Iterator[tuple[str, DumpLine]]:
+    """``(dataset_id, DumpLine)`` of a block of whole lines of dump ``name``, which starts at
+    byte ``base`` after ``number`` lines; ``with_text``: each line's bytes kept (its reader
+    has them already).
+
+    Raises
+    ------
+    DumpError
+        A line holds no dataset id.
+    """
+    lines = _lines_in(block)
+    matches = list(_SIMPLE_LINE.finditer(block))
+    if len(matches) != lines:  # a blank line, an escaped id: line by line
+        yield from _block_lines(name, base, number, block, with_text)
+        return
+    # the usual block: every line a plain id, found at C speed
+    for index, match in enumerate(matches, number + 1):
+        dataset_id = match.group(1).decode("utf-8", "surrogateescape")
+        start, end = match.span()
+        yield dataset_id, DumpLine(name, index, dataset_id, base + start, end - start,
+                                   block[start:end] if with_text else None)
+
+
+def _block_lines(name: str, base: int, number: int, block: bytes,
+                 with_text: bool = False) -> Iterator[tuple[str, DumpLine]]:
     """The datasets of a block line by line (blank lines, ids with escapes)."""
     offset = 0
     for number, line in enumerate(block.splitlines(keepends=True), number + 1):
@@ -586,7 +603,7 @@ def _block_lines(name: str, base: int, number: int, block: bytes) -> Iterator[tu
             continue
         else:
             dataset_id = _line_id(name, number, line)
-        yield dataset_id, DumpLine(name, number, dataset_id, base + at, len(line))
+        yield dataset_id, DumpLine(name, number, dataset_id, base + at, len(line), line if with_text else None)
 
 
 def _plain_id(line: bytes) -> bytes | None:
@@ -601,11 +618,12 @@ _SIMPLE_LINE = re.compile(rb'^\{"([^"\\\n]*)"[^\n]*(?:\n|\Z)', re.MULTILINE)
 _BLOCK_BYTES = 1 << 20
 
 
-def _blocks(raw) -> Iterator[tuple[int, bytes]]:
-    """``(offset, block)``: the file in blocks of whole lines (the last may lack its newline)."""
+def _blocks(raw, size: int = _BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """``(offset, block)``: the file in blocks of whole lines of about ``size`` bytes (a line
+    longer than that is a block of its own; the last may lack its newline)."""
     base, rest = 0, b""
     while True:
-        data = raw.read(_BLOCK_BYTES)
+        data = raw.read(size)
         if not data:
             if rest:
                 yield base, rest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,10 @@ def _dump(tmp_path: Path, count: int) -> Path:
 
     path = tmp_path / "campaign.json"
     write_dump(path, count, archive_like_headers())
+    lines = path.read_text().splitlines(keepends=True)
+    lines[10] = lines[10][:40] + "\n"                                   # not JSON
+    lines[20] = json.dumps({lines[20][2:21]: "no parameters"}) + "\n"  # not an object
+    path.write_text("".join(lines))
     return path
 
 
@@ -90,6 +95,7 @@ def test_a_campaign_tallied_in_two_workers_prints_what_per_result_accounting_pri
     code, stdout, stderr = tallied
     assert code == 1  # the corpus's failing datasets, repeated
     assert stderr.count("ERROR: ") > 0
+    assert f"ERROR: {dump}:11:" in stderr and f"ERROR: {dump}:21:" in stderr  # the two bad lines
     if "--print-affected" in reports:
         assert len(stdout.split()) > 100
 

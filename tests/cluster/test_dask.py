@@ -256,3 +256,67 @@ def test_a_worker_killed_mid_run_costs_nothing(cluster, dump, dump_spec, dump_si
     assert [(r.answers, r.error) for r in spread] == [(r.answers, r.error) for r in dump_single]
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it, for the tests after this one
     assert before[killed["address"]] not in client.run(os.getpid).values()  # it did die
+
+
+# ------------------------------------------------------------------ a campaign tallied on the workers
+
+def _write_dump(path: Path, items: list[tuple[str, dict]]) -> Path:
+    with open(path, "w") as out:
+        for dataset_id, parameters in items:
+            out.write(json.dumps({dataset_id: parameters}) + "\n")
+    return path
+
+
+def test_a_report_only_campaign_on_the_cluster_prints_what_one_process_prints(crds_env, wired, cluster,
+                                                                               tmp_path, capsys):
+    """--print-affected on a dump: the workers list their spans of the dump and account for
+    their datasets (run_tallied); stdout, the ERROR lines and the status are one process's."""
+    dump = _write_dump(tmp_path / "d.json", _dump_items(3000))
+    common = ["--load-pickles", str(dump), "--old-context", "hst_0600.pmap", "--new-context", "hst_0729.pmap",
+              "--print-affected", "--print-update-counts"]
+    outputs = []
+    for where in (["-j", "1"], ["--dask", cluster.client.scheduler.address, "--dask-partition", "400"]):
+        status = bestrefs(*common, *where)
+        captured = capsys.readouterr()
+        errors = [line for line in captured.err.splitlines() if not line.startswith("crds-batch bestrefs: ")]
+        outputs.append((status, captured.out, errors))
+    assert outputs[1] == outputs[0]
+    status, out, errors = outputs[0]
+    assert status == 1 and len(out.split()) > 1000 and len(errors) > 100
+
+
+def _ids_of(results: list) -> list[str]:
+    return [result.path for result in results]
+
+
+def test_a_worker_killed_mid_campaign_costs_nothing(cluster, dump_spec, tmp_path):
+    """The tallied path, spans of a dump listed by the workers: SIGKILL a worker holding
+    partitions; every dataset is accounted for exactly once, in order."""
+    from crds_async.engine.batch import run_tallied
+    from crds_async.sources.dump_spans import survey_dump
+
+    items = _dump_items(12_000)
+    spans = survey_dump(_write_dump(tmp_path / "d.json", items), 1 << 16).spans
+    client = cluster.client
+    before = client.run(os.getpid)
+    killed: dict = {}
+
+    async def run() -> list:
+        ids: list[str] = []
+        running = cluster.batch_kwargs(partition=1000)
+        async with contextlib.aclosing(run_tallied(None, dump_spec, _ids_of, spans=spans, **running)) as chunks:
+            async for size, chunk_ids in chunks:
+                assert size == len(chunk_ids)
+                ids.extend(chunk_ids)
+                if not killed:
+                    processing = await asyncio.to_thread(client.processing)
+                    address = max(processing, key=lambda a: len(processing[a]))
+                    killed["address"], killed["tasks"] = address, len(processing[address])
+                    os.kill(before[address], signal.SIGKILL)
+        return ids
+
+    ids = asyncio.run(run())
+    assert killed["tasks"] >= 1
+    assert ids == [dataset_id for dataset_id, _ in items]
+    client.wait_for_workers(2, timeout=60)
+    assert before[killed["address"]] not in client.run(os.getpid).values()
