@@ -225,8 +225,14 @@ def clusters(args, dump: Path, spec, cfg, partition: int) -> list[dict]:
             for context in (CONTEXT, CAMPAIGN[1]) if spec == "campaign" else (CONTEXT,):
                 preload(batch, context, cfg, "hst")
             costs[workers] = task_cost(batch)
+            before = batch.client.run(time.process_time)
             rows.append(timed(f"--dask local:{workers}", args.count, dump, spec, workers,
                               **batch.batch_kwargs(partition)))
+            after = batch.client.run(time.process_time)
+            busy = sum(after[w] - before[w] for w in after if w in before)
+            # a worker busier than the wall clock allows is computing; one far below it waits
+            print(f"{'':>16}  workers' CPU: {1e6 * busy / args.count:.1f} us a dataset, "
+                  f"{100 * busy / workers / rows[-1]['seconds']:.0f} % of their wall time", flush=True)
             rss[workers] = max(batch.client.run(_peak_rss_mb).values())
     rows[0]["costs"], rows[0]["rss"] = costs, rss
     return rows

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import gc
 import logging
 import pickle
 import re
@@ -122,7 +123,25 @@ class DaskBatch:
 def _run_packed(blob: bytes) -> bytes:
     """On a worker: the call packed in ``blob``, its result packed the same way."""
     fn, args, kwargs = pickle.loads(blob)
-    return pickle.dumps(fn(*args, **kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    out = pickle.dumps(fn(*args, **kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    _freeze_loaded_contexts()
+    return out
+
+
+#: how many names the worker's registry knew when its objects were last frozen
+_FROZEN_AT = [0]
+
+
+def _freeze_loaded_contexts() -> None:
+    """Out of the garbage collector's sight, as ``bestrefs`` does in its own process before
+    its pool workers fork: a context a task loaded lives as long as the worker (the
+    registry keeps it), and the collector would otherwise walk its objects again and again
+    while partitions allocate (a Dask worker is started, not forked, and loads its own)."""
+    from ..engine.registry import REGISTRY
+
+    if len(REGISTRY) != _FROZEN_AT[0]:
+        _FROZEN_AT[0] = len(REGISTRY)
+        gc.freeze()
 
 
 class PackedExecutor(cf.Executor):

@@ -64,6 +64,10 @@ class ContextRegistry:
                 self._evaluators[key] = self._evaluators[literal_key] = evaluator
             return evaluator
 
+    def __len__(self) -> int:
+        """Names under which contexts are loaded (a context loaded since grows it)."""
+        return len(self._evaluators)
+
     def clear(self) -> None:
         """Forget every loaded context (tests; a long-lived server after a cache update)."""
         with self._lock:

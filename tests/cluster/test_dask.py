@@ -320,3 +320,29 @@ def test_a_worker_killed_mid_campaign_costs_nothing(cluster, dump_spec, tmp_path
     assert ids == [dataset_id for dataset_id, _ in items]
     client.wait_for_workers(2, timeout=60)
     assert before[killed["address"]] not in client.run(os.getpid).values()
+
+
+def _load_context(context: str) -> str:
+    from crds_async.engine.registry import get_evaluator
+
+    return get_evaluator(context, config_from_env(ENV), "hst").context.name
+
+
+def test_a_worker_freezes_the_contexts_a_task_loaded_once(monkeypatch):
+    """A Dask worker loads its own contexts (it is started, not forked from the batch's
+    process, which froze its own): after the task that loaded one, its objects are frozen
+    out of the collector's sight, once, not after every task."""
+    import gc
+    import pickle
+
+    from crds_async.cluster import dask as dask_module
+    from crds_async.engine.registry import REGISTRY
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(len(REGISTRY)))
+    REGISTRY.clear()
+    monkeypatch.setattr(dask_module, "_FROZEN_AT", [0])
+    for _ in range(3):
+        blob = dask_module._run_packed(pickle.dumps((_load_context, ("hst_0729.pmap",), {})))
+        assert pickle.loads(blob) == "hst_0729.pmap"
+    assert len(frozen) == 1 and frozen[0] >= 1
