@@ -228,6 +228,14 @@ def test_a_100000_set_dump_gives_the_same_bytes(cluster, dump, dump_spec, dump_s
         assert result.answers == expected_hst[result.path.split("_", 1)[1]]
 
 
+async def _kill_the_busiest_worker(client, pids: dict, killed: dict) -> None:
+    """SIGKILL the worker holding the most tasks; ``killed`` records its address and tasks."""
+    processing = await asyncio.to_thread(client.processing)
+    address = max(processing, key=lambda a: len(processing[a]))
+    killed["address"], killed["tasks"] = address, len(processing[address])
+    os.kill(pids[address], signal.SIGKILL)
+
+
 def test_a_worker_killed_mid_run_costs_nothing(cluster, dump, dump_spec, dump_single):
     """SIGKILL one worker while it holds partitions: the scheduler re-runs them on the other
     worker (or the restarted one); every dataset comes back exactly once, in order."""
@@ -243,10 +251,7 @@ def test_a_worker_killed_mid_run_costs_nothing(cluster, dump, dump_spec, dump_si
             async for result in results:
                 out.append(result)
                 if len(out) == 1000 and not killed:  # the second partition is under way
-                    processing = await asyncio.to_thread(client.processing)
-                    address = max(processing, key=lambda a: len(processing[a]))
-                    killed["address"], killed["tasks"] = address, len(processing[address])
-                    os.kill(before[address], signal.SIGKILL)
+                    await _kill_the_busiest_worker(client, before, killed)
         return out
 
     spread = asyncio.run(run())
@@ -309,10 +314,7 @@ def test_a_worker_killed_mid_campaign_costs_nothing(cluster, dump_spec, tmp_path
                 assert size == len(chunk_ids)
                 ids.extend(chunk_ids)
                 if not killed:
-                    processing = await asyncio.to_thread(client.processing)
-                    address = max(processing, key=lambda a: len(processing[a]))
-                    killed["address"], killed["tasks"] = address, len(processing[address])
-                    os.kill(before[address], signal.SIGKILL)
+                    await _kill_the_busiest_worker(client, before, killed)
         return ids
 
     ids = asyncio.run(run())

@@ -10,19 +10,10 @@ from pathlib import Path
 import pytest
 
 from crds_async.engine.inputs import Selection, dump_items
-from crds_async.sources import DumpLine, iter_dump_lines
+from crds_async.sources import iter_dump_lines
 from crds_async.sources.dump_spans import DumpSpan, expand_spans, survey_dump
 from crds_async.sources.dumps import DumpError
-
-
-def _outcome(value: object) -> object:
-    """Parameters, or the error a dataset's parameters raise (type and text)."""
-    if isinstance(value, DumpLine):
-        try:
-            return value.parameters()
-        except Exception as exc:  # noqa: BLE001 - compared as text below
-            return (type(exc).__name__, str(exc))
-    return value
+from tests.sources.test_dump_lines import _outcome  # parameters, or the error they raise
 
 
 def _listed(path: Path) -> list[tuple[str, object]]:
