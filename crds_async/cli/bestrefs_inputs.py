@@ -70,9 +70,7 @@ class Inputs:
             if self.finish is not None:
                 self.finish()
         finally:
-            close = getattr(self.rest, "close", None)
-            if close is not None:
-                close()
+            self.close()
 
 
 def _since(text: str) -> str:

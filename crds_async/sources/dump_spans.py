@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 
-from .dumps import (_SIMPLE_LINE, DumpError, _block_ids, _blocks, _lines_in, _one_dataset_per_line, _open,
-                    _problem, _sniff, block_datasets)
+from .dumps import DumpError, _blocks, _one_dataset_per_line, _open, _problem, _sniff, block_datasets, block_plain_ids
 
 __all__ = ["DumpSpan", "DumpSurvey", "survey_dump", "expand_spans", "SPAN_BYTES"]
 
@@ -104,21 +103,13 @@ def survey_dump(path, span_bytes: int = SPAN_BYTES) -> DumpSurvey | None:
             return None
         try:
             for base, block in _blocks(raw, span_bytes):
-                ids = _SIMPLE_LINE.findall(block)
-                lines = _lines_in(block)
-                if len(ids) != lines:
-                    ids = _block_ids(block)  # blank lines among them
-                    if ids is None:
-                        return None  # an id with escapes: decoded line by line elsewhere
+                ids, lines = block_plain_ids(block)
+                if ids is None:
+                    return None  # an id with escapes: decoded line by line elsewhere
                 if ids and ordered:
-                    # bytes order is code point order for UTF-8; other bytes are compared as
-                    # the batch compares them, decoded with surrogate escapes
-                    keys = ids if block.isascii() else [i.decode("utf-8", "surrogateescape") for i in ids]
-                    first = keys[0] if isinstance(keys[0], str) else keys[0].decode("ascii")
-                    ordered = ((previous is None or first > previous)
-                               and all(map(operator.lt, keys, islice(keys, 1, None))))
-                    last = keys[-1]
-                    previous = last if isinstance(last, str) else last.decode("ascii")
+                    ordered = ((previous is None or ids[0] > previous)
+                               and all(map(operator.lt, ids, islice(ids, 1, None))))
+                    previous = ids[-1]
                 spans.append(DumpSpan(name, base, len(block), number + 1, len(ids)))
                 total += len(ids)
                 number += lines

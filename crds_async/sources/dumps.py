@@ -431,12 +431,9 @@ def dump_ids(path, *, chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
     with raw:
         if _sniff(name, raw) == "json" and _one_dataset_per_line(raw):
             for _base, block in _blocks(raw):
-                found = _SIMPLE_LINE.findall(block)
-                if len(found) != _lines_in(block):  # a blank line, an escaped id: line by line
-                    found = _block_ids(block)
-                    if found is None:
-                        break
-                ids = [i.decode("utf-8", "surrogateescape") for i in found]
+                ids, _lines = block_plain_ids(block)
+                if ids is None:
+                    break
                 yield from ids
                 yielded += len(ids)
             else:
@@ -640,6 +637,19 @@ def _blocks(raw, size: int = _BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
 
 def _lines_in(block: bytes) -> int:
     return block.count(b"\n") + (not block.endswith(b"\n"))
+
+
+def block_plain_ids(block: bytes) -> tuple[list[str] | None, int]:
+    """``(ids, lines)`` of a block of whole lines of a one-dataset-a-line dump: the ids in
+    order (blank lines skipped), found at C speed, or None when a line has no plain id
+    (an escape: that line must be decoded whole); and how many lines the block holds."""
+    lines = _lines_in(block)
+    found = _SIMPLE_LINE.findall(block)
+    if len(found) != lines:  # a blank line, an escaped id: line by line
+        found = _block_ids(block)
+        if found is None:
+            return None, lines
+    return [i.decode("utf-8", "surrogateescape") for i in found], lines
 
 
 def _block_ids(block: bytes) -> list[bytes] | None:
