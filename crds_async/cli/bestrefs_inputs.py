@@ -267,6 +267,7 @@ def _archive_inputs(args: argparse.Namespace, cfg: Config) -> Inputs:
             if only is None or dataset_id in only:
                 writer.add(dataset_id, params)
 
+    spans = None  # a dump's, for workers that list it themselves
     if args.load_pickles:
         items = dump_items(args.load_pickles, selection, saved=saved,
                            on_skipped=lambda exc: _notify(f"skipping bad dataset: {exc}"))
@@ -292,7 +293,7 @@ def _archive_inputs(args: argparse.Namespace, cfg: Config) -> Inputs:
     finish = abort = None
     if writer is not None:
         finish, abort = writer.close, writer.abort
-    inputs = Inputs([], rest, described, total, finish, abort, spans if args.load_pickles else None)
+    inputs = Inputs([], rest, described, total, finish, abort, spans)
     try:
         inputs.leading = list(itertools.islice(rest, PROBES))
     except BaseException:
