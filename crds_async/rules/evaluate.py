@@ -13,13 +13,14 @@ import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 
-from ..errors import BadReferenceError, BadRulesError, ExpressionError, RulesError
+from ..errors import BadReferenceError, BadRulesError, ExpressionError, LookupFailure, RulesError
 from ..memo import BoundedMemo
 from .conditioning import SCALAR_TYPES, ConditionedValues, condition_value
 from .model import NA_VALUES, NOT_FOUND_NA, OMIT_VALUES, Context, InstrumentMapping, ReferenceMapping
 from .personality import Personality
 from .relevance import apply_parkey_relevance, with_aliases
 from .plans import OMITTED, SLOW, ConstantPlan, InstrumentPlan, RmapPlan, dataset_date, leaf_answer, plan_for
+from .timestamps import lookup_date
 
 __all__ = ["Evaluator", "NOT_FOUND_NA"]
 
@@ -79,6 +80,46 @@ class _Recipes(dict):
                 sources.append(source)
         recipe = self[value] = (imap, template, keys, sources)
         return recipe
+
+
+#: modes remembered per :class:`_ModeTable` (then forgotten all at once: bounded memory)
+_MODE_TABLE_LIMIT = 1 << 13
+
+
+class _ModeTable:
+    """For one header key order, instrument and requested types: which header keys tell a
+    dataset's mode apart (``key_sources``, in the order of :attr:`InstrumentPlan.key_names`;
+    a parameter no key feeds is ``UNDEFINED`` for every dataset, so not part of the key),
+    the modes met by their conditioned values (``modes``), and where each UseAfter date
+    parameter comes from (:meth:`date_sources`).
+
+    The key is of conditioned values, never raw ones: ``True``, ``1`` and ``1.0`` are equal
+    as dict keys but condition differently.
+    """
+
+    __slots__ = ("imap", "plan", "recipe", "source_of", "key_sources", "modes", "_dates")
+
+    def __init__(self, imap: InstrumentMapping, plan: InstrumentPlan, recipe: tuple):
+        self.imap, self.plan, self.recipe = imap, plan, recipe
+        _imap, _template, keys, sources = recipe
+        self.source_of = dict(zip(keys, sources))
+        self.key_sources = tuple(self.source_of[name] for name in plan.key_names if name in self.source_of)
+        self.modes: dict[tuple, object] = {}
+        self._dates: dict[tuple, tuple] = {}
+
+    def minimized(self, header: dict, conditioned: ConditionedValues) -> dict[str, str]:
+        """The dataset's minimised parameters (as :meth:`Evaluator.minimized` makes them)."""
+        _imap, template, keys, sources = self.recipe
+        minimized = template.copy()
+        minimized.update(zip(keys, map(conditioned.__getitem__, map(header.__getitem__, sources))))
+        return minimized
+
+    def date_sources(self, date_keys: tuple) -> tuple:
+        """The header key of each UseAfter parameter (None: not in the header, ``UNDEFINED``)."""
+        found = self._dates.get(date_keys)
+        if found is None:
+            found = self._dates[date_keys] = tuple(self.source_of.get(key) for key in date_keys)
+        return found
 
 
 class Evaluator:
@@ -194,7 +235,7 @@ class Evaluator:
             program = self._programs.get(layout)
             if program is None:
                 program = self._layout_program(layout)
-            instrument_sources, per_instrument = program
+            instrument_sources, per_instrument, _tables = program
             conditioned = self._conditioned
             instrument = None
             for source in instrument_sources:
@@ -222,17 +263,19 @@ class Evaluator:
             keys = self._minimized_keys[imap.name] = [(k, k.lower(), k.upper()) for k in names]
         return keys
 
-    def _layout_program(self, layout: tuple) -> tuple[list, dict]:
-        """(instrument's candidate source keys, {instrument value: minimising recipe}) of a key order.
+    def _layout_program(self, layout: tuple) -> tuple[list, dict, dict]:
+        """(instrument's candidate source keys, {instrument value: minimising recipe},
+        {(instrument value, requested types): _ModeTable or None}) of a key order.
 
-        The recipes are filled in as instruments are met (:class:`_Recipes`).
+        The recipes and tables are filled in as instruments are met (:class:`_Recipes`,
+        :meth:`_mode_table`).
         """
         pairs = self._layouts.get(layout) or self._layout_pairs(layout)
         source_of = {target: source for source, target in pairs}
         candidates = (self.context.instrument_key.upper(), self.context.instrument_key.lower(),
                       *self.personality.instrument_keywords)
         instrument_sources = [source_of[target] for target in candidates if target in source_of]
-        return self._programs.put(layout, (instrument_sources, _Recipes(self, source_of)))
+        return self._programs.put(layout, (instrument_sources, _Recipes(self, source_of), {}))
 
     def evaluate(self, header: Mapping[str, object], reftypes: Iterable[str] | None = None,
                  *, fast: bool = True) -> dict[str, object]:
@@ -250,8 +293,83 @@ class Evaluator:
     def evaluate_dataset(self, header: Mapping[str, object], reftypes: Iterable[str] | None = None,
                          *, fast: bool = True) -> tuple[str, dict[str, object]]:
         """``(instrument, answers)``: :meth:`evaluate` plus the instrument it used, in one pass."""
+        if fast and self.use_plans and type(header) is dict and (reftypes is None or type(reftypes) is tuple):
+            found = self._by_mode_table(header, reftypes)
+            if found is not None:
+                return found
         imap, minimized = self.minimized(header, fast=fast)
         mode = self._instrument_plan(imap, reftypes).mode(minimized)
+        return imap.instrument, self._mode_answers(imap, mode, minimized)
+
+    def _by_mode_table(self, header: dict, reftypes: tuple | None) -> tuple[str, dict[str, object]] | None:
+        """:meth:`evaluate_dataset` of a header whose key order and instrument were seen, or
+        None (the general path answers).
+
+        A dataset's mode is found by its conditioned values of the parameters that tell modes
+        apart, read straight from the header (:class:`_ModeTable`): its minimised parameters
+        are only built for a mode never seen, or one whose answers need them (types with
+        derived key parts, checked outcomes, a date that does not parse).  Measured on a
+        campaign's two contexts: about a third of a dataset's evaluation.
+        """
+        layout = tuple(header)
+        program = self._programs.get(layout)
+        if program is None:
+            program = self._layout_program(layout)
+        instrument_sources, recipes, tables = program
+        conditioned = self._conditioned
+        instrument = None
+        for source in instrument_sources:
+            instrument = conditioned[header[source]]
+            if instrument.upper() != "UNDEFINED":
+                break
+        try:
+            table = tables[instrument, reftypes]
+        except KeyError:
+            table = tables[instrument, reftypes] = self._mode_table(recipes[instrument], reftypes)
+        except TypeError:  # an unhashable requested type: the general path words it
+            return None
+        if table is None:
+            return None
+        key = tuple(map(conditioned.__getitem__, map(header.__getitem__, table.key_sources)))
+        mode = table.modes.get(key)
+        minimized = None
+        if mode is None:
+            minimized = table.minimized(header, conditioned)
+            mode = table.plan.mode(minimized)
+            if len(table.modes) >= _MODE_TABLE_LIMIT:
+                table.modes.clear()
+            table.modes[key] = mode
+        if minimized is None and not mode.live and not mode.checked:
+            result = mode.answers.copy()
+            for date_keys, entries in mode.dated:
+                values = [conditioned[header[source]] if source is not None else "UNDEFINED"
+                          for source in table.date_sources(date_keys)]
+                try:
+                    date = lookup_date(values, date_keys)
+                except LookupFailure:
+                    break  # the general loop words the failure per type
+                for reftype, breaks, answers, _plan in entries:
+                    result[reftype] = answers[bisect_right(breaks, date)]
+            else:
+                return table.imap.instrument, result
+        if minimized is None:
+            minimized = table.minimized(header, conditioned)
+        return table.imap.instrument, self._mode_answers(table.imap, mode, minimized)
+
+    def _mode_table(self, recipe: tuple | None, reftypes: tuple | None) -> "_ModeTable | None":
+        """The :class:`_ModeTable` of a minimising recipe and requested types, or None (the
+        instrument is unknown, or a parameter the modes or dates read is not minimised)."""
+        if recipe is None:
+            return None
+        imap, template, keys, sources = recipe
+        plan = self._instrument_plan(imap, reftypes)
+        if any(name not in template for name in plan.key_names):
+            return None
+        return _ModeTable(imap, plan, recipe)
+
+    def _mode_answers(self, imap: InstrumentMapping, mode, minimized: dict) -> dict[str, object]:
+        """The answers of a dataset of ``mode`` (:meth:`InstrumentPlan.mode`), given its
+        minimised parameters."""
         result = mode.answers.copy()  # the date-free answers, in order, with a slot for each other type
         dates: dict[tuple, object] = {}
         slow: list[str] = []
@@ -295,7 +413,7 @@ class Evaluator:
                     result.pop(reftype, None)
                 else:
                     result[reftype] = answer
-        return imap.instrument, result
+        return result
 
     def _instrument_plan(self, imap: InstrumentMapping, reftypes: Iterable[str] | None) -> InstrumentPlan:
         """The memoised plan of ``imap`` for these requested types (all of the imap's by default)."""

@@ -524,7 +524,7 @@ class InstrumentPlan:
         ``(reftype, plan)`` of the types with derived key parts.
     """
 
-    __slots__ = ("answers", "dynamic", "live", "key_of", "memo")
+    __slots__ = ("answers", "dynamic", "live", "key_names", "key_of", "memo")
 
     def __init__(self, reftypes: Sequence[str], plans: Mapping[str, object]):
         self.answers: dict[str, object] = {}
@@ -544,6 +544,8 @@ class InstrumentPlan:
         self.dynamic = tuple(dynamic)
         self.live = tuple(live)
         names = sorted({name for _reftype, plan in dynamic if plan is not None for name in plan.key_names})
+        #: the minimised parameters a mode is told apart by (:meth:`mode`'s memo key, in order)
+        self.key_names: tuple[str, ...] = tuple(names)
         self.key_of: Callable[[Mapping[str, str]], object] = memo_key_function(names)
         self.memo: dict[object, tuple] = {}
 

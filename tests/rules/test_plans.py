@@ -141,6 +141,47 @@ def test_rmap_plan_memo_is_bounded(case, monkeypatch):
     assert plans and max(len(plan.memo) for plan in plans) <= 3
 
 
+
+# ------------------------------------------------------------------ mode tables
+# A dataset's mode is found by its conditioned values read straight from the header
+# (evaluate._ModeTable); its minimised parameters are built only for a new mode.
+
+def test_a_seen_mode_is_answered_without_minimising_the_header(case, monkeypatch):
+    fast, interpreted, headers = case
+    from crds_async.rules import evaluate
+
+    built = 0
+    original = evaluate._ModeTable.minimized
+
+    def counting(self, *args):
+        nonlocal built
+        built += 1
+        return original(self, *args)
+
+    monkeypatch.setattr(evaluate._ModeTable, "minimized", counting)
+    fresh = Evaluator(fast.context, config_from_env({"CRDS_PATH": str(CACHE)}))
+    assert not _differences(fresh, interpreted, headers)
+    first = built
+    moved = [{**header, "DATE-OBS": "2011-02-03", "TIME-OBS": "04:05:06"} for header in headers]
+    built = 0
+    assert not _differences(fresh, interpreted, moved)  # the same modes at another date
+    assert first > 0 and built < 0.5 * len(headers), (first, built, len(headers))
+
+
+def test_mode_tables_tell_values_apart_as_conditioning_does(case):
+    """``True``, ``1``, ``1.0`` and ``"1"`` are one dict key but condition differently:
+    a mode table keyed by raw values would give the first one's answers to the others."""
+    fast, interpreted, headers = case
+    fresh = Evaluator(fast.context, config_from_env({"CRDS_PATH": str(CACHE)}))
+    variants = []
+    for header in headers[::14]:
+        for key in [k for k in header if k not in ("INSTRUME", "DATE-OBS", "TIME-OBS")]:
+            for value in (True, 1, 1.0, "T"):
+                variants.append({**header, key: value})
+    assert len(variants) > 100
+    assert not _differences(fresh, interpreted, variants)
+
+
 # ------------------------------------------------------------------ precondition hooks
 # HST rmaps with a precondition hook (ACS and WFC3 bias) have plans that run the hook when
 # they are built and key their memos on what it reads (hst_hooks.HOOK_INPUTS) plus which
