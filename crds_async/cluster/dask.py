@@ -100,6 +100,12 @@ def _import_distributed():
     return distributed
 
 
+def _dask_config():
+    import dask.config  # present wherever distributed is
+
+    return dask.config
+
+
 @dataclass
 class DaskBatch:
     """A connected cluster, for the time of one batch."""
@@ -214,12 +220,16 @@ def dask_cluster(target: ClusterTarget, *, connect_timeout: float | str | None =
     try:
         if target.address is None:
             try:
-                cluster = distributed.LocalCluster(
-                    n_workers=target.workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR, host="127.0.0.1",
-                    # no dashboard; its bare HTTP server (health checks) on a free local port,
-                    # not on 8787, which another cluster may hold
-                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+                # No dashboard, so no one to read the workers' statistical profiles: their
+                # sampling thread (every 10 ms) cost about 3 % of a worker's CPU a dataset
+                # (benchmarks/bench_dask.py).  The nannies hand this setting to the workers.
+                with _dask_config().set({"distributed.worker.profile.enabled": False}):
+                    cluster = distributed.LocalCluster(
+                        n_workers=target.workers, threads_per_worker=1, processes=True,
+                        dashboard_address=None, silence_logs=logging.ERROR, host="127.0.0.1",
+                        # no dashboard; its bare HTTP server (health checks) on a free local
+                        # port, not on 8787, which another cluster may hold
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
             except Exception as exc:  # noqa: BLE001 - any start-up failure is one line
                 raise ConfigError(f"--dask {target}: cannot start a local cluster: "
                                   f"{exc.__class__.__name__}: {exc}") from None
