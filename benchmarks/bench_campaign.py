@@ -2,7 +2,8 @@
 
 1. ``--count`` parameter sets (default 1,000,000), archive-like: the corpus HST datasets'
    parameters limited to what hst_0729's rules read (plus dates and ids), under new ids
-   (``Q%08X``, written in id order as ``--save-pickle`` writes a dump);
+   (``Q%08X``, written in id order as ``--save-pickle`` writes a dump), each with its own
+   ``TIME-OBS`` (no two datasets share an observation time, as in an archive);
 2. ``crds-batch bestrefs --load-pickles DUMP --old-context hst_0600.pmap --new-context
    hst_0729.pmap --print-affected``: seconds, datasets/s, peak RSS;
 3. the same datasets from ``crds-batch serve --datasets DB`` on loopback (a catalogue built
@@ -78,6 +79,11 @@ def write_dump(path: Path, count: int, templates: list[dict]) -> None:
             header = dict(templates[i % len(templates)])
             root = f"Q{i:08X}"
             header["ROOTNAME"] = root
+            if "TIME-OBS" in header:
+                # each exposure its own time of day, as in an archive: a date is parsed for
+                # every dataset, never taken from a memo of dates seen before
+                seconds = (i // len(templates)) % 86400
+                header["TIME-OBS"] = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
             out.write(json.dumps({f"{root}:{root}": header}) + "\n")
 
 
