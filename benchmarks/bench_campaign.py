@@ -29,7 +29,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -109,7 +108,7 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from benchmarks.bench_catalogue import archive_like_headers
+    from benchmarks.bench_catalogue import archive_like_headers, stop_server
     from tests.fetch.helpers import make_served_cache
 
     work = Path(tempfile.mkdtemp(prefix="bench_campaign_"))
@@ -166,9 +165,8 @@ def main() -> int:
                   f"(campaign of {args.count:,}): {ratio:,.0f}x (target >= 200x)")
         return 0
     finally:
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
+        if server is not None:
+            stop_server(server)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -56,6 +56,19 @@ def archive_like_headers() -> list[dict[str, str]]:
     return headers
 
 
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a ``crds-batch serve`` started here: SIGTERM (a benchmark started in the
+    background, ``cmd &``, passes an ignored SIGINT on to it), then SIGKILL after 30 s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
 def write_dump(path: Path, count: int) -> None:
     templates = archive_like_headers()
     with open(path, "w") as out:
@@ -100,9 +113,8 @@ def main() -> int:
               f"on {os.cpu_count()} cores")
         return 0
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+        if proc is not None:
+            stop_server(proc)
         shutil.rmtree(work, ignore_errors=True)
 
 
