@@ -1,9 +1,9 @@
 """Parameter sets on one process, ``--dask local:1`` and ``--dask local:2``, in one run (issue #14).
 
 Writes ``--count`` archive parameter sets (default one million) from the HST corpus headers
-(what the rules read, as an archive's dump holds them) under new ids into a one-dataset-a-line dump (as ``--save-pickle`` writes one), and runs it
-through ``run_batch`` as ``--load-pickles`` does (``dump_items``: each dataset's line goes to
-the worker undecoded, so a task carries its partition's text, not decoded dicts):
+(what the rules read, as an archive's dump holds them) under new ids into a one-dataset-a-line
+dump (as ``--save-pickle`` writes one), and runs the campaign the issue is about on three
+engines:
 
 - the single-process engine (``jobs=1``: evaluation in a thread of this process);
 - a local Dask cluster of 1 worker process, then of 2 (started before the clock starts;
@@ -13,19 +13,23 @@ and prints, for each, seconds, datasets/s and datasets/s per worker, then: the c
 overhead at equal cores (``local:1`` against the single process; target <= 10 %), the
 speed-up of ``local:2`` over ``local:1`` (target >= 1.7x), the scheduler's cost per task
 (round trips of empty tasks) and its share of a partition's time, the workers' peak RSS,
-and the machine's load average (the 2 cores are shared).  Results are consumed, counted
-and dropped, as the CLI's sinks consume them.
+and the machine's load average (the 2 cores are shared).
 
-``--workload campaign`` runs instead the campaign the issue is about, as ``crds-batch
-bestrefs --load-pickles DUMP --old-context hst_0600.pmap --new-context hst_0729.pmap
---print-affected -q`` runs it (the command's own prepared batch, ``cli.bestrefs.prepare``),
-on the same three engines, clusters started before the clock: the workers account for
-each dataset and send back one sum per partition (``engine.batch.run_tallied``).  With ``--reference N`` it also times the
+The campaign (``--workload campaign``, the default) is ``crds-batch bestrefs --load-pickles
+DUMP --old-context hst_0600.pmap --new-context hst_0729.pmap --print-affected -q``, the
+command's own prepared batch (``cli.bestrefs.prepare``): the workers account for each
+dataset and send back one sum per partition (``engine.batch.run_tallied``).
+``--workload stream`` runs instead one context's answers of every set back to this process
+through ``run_batch``, as ``--load-pickles`` with an output does (each task carries its
+datasets' places in the dump, not decoded dicts).  With ``--reference N`` it also times the
 reference's ``crds.getrecommendations`` on N of the same sets (in a subprocess) for the
 per-dataset ratio.
 
     .venv/bin/python benchmarks/bench_dask.py [--count 1000000] [--partition 4000] [--reference 300]
-        [--workload stream|campaign] [--rounds N]
+        [--workload campaign|stream] [--rounds 3]
+
+The default is the campaign, best of three rounds: this shared 2-core host's speed drifts
+by a third within minutes, and each engine's best round is the least disturbed one.
 """
 
 from __future__ import annotations
@@ -165,11 +169,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--partition", type=int, default=None, help="datasets per task (default: --dask's)")
-    parser.add_argument("--workload", choices=("stream", "campaign"), default="stream",
-                        help="stream: every result to this process; campaign: --print-affected, hst_0600 -> 0729")
+    parser.add_argument("--workload", choices=("stream", "campaign"), default="campaign",
+                        help="campaign (the issue's): --print-affected, hst_0600 -> 0729; stream: every result "
+                             "to this process")
     parser.add_argument("--reference", type=int, default=0, metavar="N",
                         help="also time the reference on N sets (0: not)")
-    parser.add_argument("--rounds", type=int, default=1,
+    parser.add_argument("--rounds", type=int, default=3,
                         help="run the three engines this many times; report each one's best")
     args = parser.parse_args()
     os.environ.update(ENV)
