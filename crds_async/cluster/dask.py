@@ -221,7 +221,7 @@ def dask_cluster(target: ClusterTarget, *, connect_timeout: float | str | None =
         if target.address is None:
             try:
                 # No dashboard, so no one to read the workers' statistical profiles: their
-                # sampling thread (every 10 ms) cost about 3 % of a worker's CPU a dataset
+                # sampling thread (every 10 ms) cost 2-3 % of a worker's CPU a dataset
                 # (benchmarks/bench_dask.py).  The nannies hand this setting to the workers.
                 with _dask_config().set({"distributed.worker.profile.enabled": False}):
                     cluster = distributed.LocalCluster(
