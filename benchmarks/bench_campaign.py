@@ -108,8 +108,8 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from benchmarks.bench_catalogue import archive_like_headers, stop_server
-    from tests.fetch.helpers import make_served_cache
+    from benchmarks.bench_catalogue import archive_like_headers
+    from tests.fetch.helpers import make_served_cache, stop_server
 
     work = Path(tempfile.mkdtemp(prefix="bench_campaign_"))
     server = None

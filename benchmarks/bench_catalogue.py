@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -56,19 +55,6 @@ def archive_like_headers() -> list[dict[str, str]]:
     return headers
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    """Stop a ``crds-batch serve`` started here: SIGTERM (a benchmark started in the
-    background, ``cmd &``, passes an ignored SIGINT on to it), then SIGKILL after 30 s."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=30)
-
-
 def write_dump(path: Path, count: int) -> None:
     templates = archive_like_headers()
     with open(path, "w") as out:
@@ -87,7 +73,7 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=3, help="paging passes over every dataset")
     args = parser.parse_args()
 
-    from tests.fetch.helpers import make_served_cache
+    from tests.fetch.helpers import make_served_cache, stop_server
 
     work = Path(tempfile.mkdtemp(prefix="bench_catalogue_"))
     proc = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -74,16 +75,22 @@ def run_serve_command(args: argparse.Namespace) -> int:
         counts = {o: len(c.entries) for o, c in server.catalogues.items()}
         if server.datasets is not None:
             counts["datasets"] = server.datasets.count()
+        # SIGTERM (a service manager's stop) ends it as Ctrl-C does: requests in progress
+        # are answered, then the server closes.  SIGINT keeps its disposition: a server
+        # started in the background by a shell (``&``) ignores it, as such jobs do.
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         # The first line is machine-readable: tests and benchmarks read the URL from it.
         print(f"serving {server.cache} at {server.base_url} ({counts})", flush=True)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
         return 0
 
     try:
-        return asyncio.run(main())
+        status = asyncio.run(main())
     except KeyboardInterrupt:
-        print("crds-batch serve: stopped", file=sys.stderr)
-        return 0
+        status = 0
+    print("crds-batch serve: stopped", file=sys.stderr)
+    return status

@@ -147,3 +147,23 @@ def test_busy_port_is_one_line_and_exit_2(tmp_path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("crds-batch serve: error:") and str(port) in lines[0]
+
+
+def test_sigterm_stops_the_server_as_ctrl_c_does_even_with_sigint_ignored(tmp_path, shared_cache):
+    """A service manager stops a server with SIGTERM; a shell's background job (``cmd &``)
+    starts with SIGINT ignored, so SIGTERM is the stop that always works."""
+    import signal
+
+    served = make_served_cache(tmp_path / "served", shared_cache)
+    proc = subprocess.Popen([PYTHON, "-m", "crds_async", "serve", "--cache", str(served), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert "serving" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert err.strip().splitlines()[-1] == "crds-batch serve: stopped"

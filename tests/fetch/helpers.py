@@ -97,14 +97,22 @@ def server_process(cache: Path, *args: str, env: dict | None = None) -> Iterator
             raise RuntimeError(f"server did not start: {line!r} {errors.read()[-2000:]}")
         yield match.group(1)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_server(proc)
         errors.close()
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop a ``crds-batch serve`` process: SIGTERM (SIGINT would be ignored by a server whose
+    tests or benchmark were started in the background, ``cmd &``), then SIGKILL after
+    ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 def sync_env(dest: Path, server_url: str, **extra: str) -> dict[str, str]:
