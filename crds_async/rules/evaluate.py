@@ -82,6 +82,15 @@ class _Recipes(dict):
         return recipe
 
 
+def _minimized_by(recipe: tuple, header: dict, conditioned: ConditionedValues) -> dict[str, str]:
+    """A header's minimised parameters by a :class:`_Recipes` recipe: the template (every
+    parameter ``UNDEFINED``, in order) updated with the recipe's keys from their sources."""
+    _imap, template, keys, sources = recipe
+    minimized = template.copy()
+    minimized.update(zip(keys, map(conditioned.__getitem__, map(header.__getitem__, sources))))
+    return minimized
+
+
 #: modes remembered per :class:`_ModeTable` (then forgotten all at once: bounded memory)
 _MODE_TABLE_LIMIT = 1 << 13
 
@@ -109,10 +118,7 @@ class _ModeTable:
 
     def minimized(self, header: dict, conditioned: ConditionedValues) -> dict[str, str]:
         """The dataset's minimised parameters (as :meth:`Evaluator.minimized` makes them)."""
-        _imap, template, keys, sources = self.recipe
-        minimized = template.copy()
-        minimized.update(zip(keys, map(conditioned.__getitem__, map(header.__getitem__, sources))))
-        return minimized
+        return _minimized_by(self.recipe, header, conditioned)
 
     def date_sources(self, date_keys: tuple) -> tuple:
         """The header key of each UseAfter parameter (None: not in the header, ``UNDEFINED``)."""
@@ -231,23 +237,10 @@ class Evaluator:
         if fast and type(header) is dict:
             # Per header key order and instrument, which header key feeds which minimised
             # parameter is worked out once: a dataset then costs two C-level passes.
-            layout = tuple(header)
-            program = self._programs.get(layout)
-            if program is None:
-                program = self._layout_program(layout)
-            instrument_sources, per_instrument, _tables = program
-            conditioned = self._conditioned
-            instrument = None
-            for source in instrument_sources:
-                instrument = conditioned[header[source]]
-                if instrument.upper() != "UNDEFINED":
-                    break
-            found = per_instrument[instrument]  # learnt on first sight (_Recipes.__missing__)
+            (_sources, recipes, _tables), instrument = self._program_of(header)
+            found = recipes[instrument]  # learnt on first sight (_Recipes.__missing__)
             if found is not None:
-                imap, template, keys, sources = found
-                minimized = template.copy()
-                minimized.update(zip(keys, map(conditioned.__getitem__, map(header.__getitem__, sources))))
-                return imap, minimized
+                return found[0], _minimized_by(found, header, self._conditioned)
         params = self.parameters(header, fast=fast)
         instrument = self.personality.context_instrument(params, self.context.instrument_key, self.context.name,
                                                          self.context.instrument_names)
@@ -262,6 +255,21 @@ class Evaluator:
             names = list(imap.required_parkeys) + [self.context.instrument_key]
             keys = self._minimized_keys[imap.name] = [(k, k.lower(), k.upper()) for k in names]
         return keys
+
+    def _program_of(self, header: dict) -> tuple[tuple[list, dict, dict], object]:
+        """(the :meth:`_layout_program` of the header's key order, its instrument value
+        conditioned: the first of the instrument keys that is not ``UNDEFINED``)."""
+        layout = tuple(header)
+        program = self._programs.get(layout)
+        if program is None:
+            program = self._layout_program(layout)
+        conditioned = self._conditioned
+        instrument = None
+        for source in program[0]:
+            instrument = conditioned[header[source]]
+            if instrument.upper() != "UNDEFINED":
+                break
+        return program, instrument
 
     def _layout_program(self, layout: tuple) -> tuple[list, dict, dict]:
         """(instrument's candidate source keys, {instrument value: minimising recipe},
@@ -312,17 +320,8 @@ class Evaluator:
         campaign's two contexts (hst_0600 -> hst_0729): about a quarter of a dataset's
         evaluation.
         """
-        layout = tuple(header)
-        program = self._programs.get(layout)
-        if program is None:
-            program = self._layout_program(layout)
-        instrument_sources, recipes, tables = program
+        (_sources, recipes, tables), instrument = self._program_of(header)
         conditioned = self._conditioned
-        instrument = None
-        for source in instrument_sources:
-            instrument = conditioned[header[source]]
-            if instrument.upper() != "UNDEFINED":
-                break
         try:
             table = tables[instrument, reftypes]
         except KeyError:
