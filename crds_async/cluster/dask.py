@@ -100,12 +100,6 @@ def _import_distributed():
     return distributed
 
 
-def _dask_config():
-    import dask.config  # present wherever distributed is
-
-    return dask.config
-
-
 @dataclass
 class DaskBatch:
     """A connected cluster, for the time of one batch."""
@@ -223,7 +217,9 @@ def dask_cluster(target: ClusterTarget, *, connect_timeout: float | str | None =
                 # No dashboard, so no one to read the workers' statistical profiles: their
                 # sampling thread (every 10 ms) cost 2-3 % of a worker's CPU a dataset
                 # (benchmarks/bench_dask.py).  The nannies hand this setting to the workers.
-                with _dask_config().set({"distributed.worker.profile.enabled": False}):
+                import dask.config  # installed with distributed
+
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
                     cluster = distributed.LocalCluster(
                         n_workers=target.workers, threads_per_worker=1, processes=True,
                         dashboard_address=None, silence_logs=logging.ERROR, host="127.0.0.1",

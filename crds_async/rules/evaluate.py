@@ -358,10 +358,10 @@ class Evaluator:
 
     def _mode_table(self, recipe: tuple | None, reftypes: tuple | None) -> "_ModeTable | None":
         """The :class:`_ModeTable` of a minimising recipe and requested types, or None (the
-        instrument is unknown, or a parameter the modes or dates read is not minimised)."""
+        instrument is unknown, or a parameter that tells modes apart is not minimised)."""
         if recipe is None:
             return None
-        imap, template, keys, sources = recipe
+        imap, template, _keys, _sources = recipe
         plan = self._instrument_plan(imap, reftypes)
         if any(name not in template for name in plan.key_names):
             return None

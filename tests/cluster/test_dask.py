@@ -156,7 +156,6 @@ def test_dask_local_2_starts_and_stops_its_own_cluster(crds_env, wired, tmp_path
     assert got == expected_hst  # the reference's answers
 
 
-
 def _worker_profiling(dask_worker) -> tuple[bool, bool]:
     """(the setting, a profile callback running) in this worker (``Client.run`` passes it)."""
     import dask.config
@@ -167,6 +166,7 @@ def _worker_profiling(dask_worker) -> tuple[bool, bool]:
 def test_the_commands_own_cluster_runs_no_profiler(cluster):
     """No dashboard reads the workers' statistical profiles; their sampling costs CPU."""
     assert set(cluster.client.run(_worker_profiling).values()) == {(False, False)}
+
 
 def test_sync_references_is_fetched_once_by_the_main_process(crds_env, wired, cluster, tmp_path, monkeypatch):
     """Workers only evaluate; the references the answers name are fetched once, after the

@@ -141,7 +141,6 @@ def test_rmap_plan_memo_is_bounded(case, monkeypatch):
     assert plans and max(len(plan.memo) for plan in plans) <= 3
 
 
-
 # ------------------------------------------------------------------ mode tables
 # A dataset's mode is found by its conditioned values read straight from the header
 # (evaluate._ModeTable); its minimised parameters are built only for a new mode.
